@@ -1,0 +1,128 @@
+"""Command line: ``wechat-vision-bot [--config PATH] (check | classify IMAGE... | run)``.
+
+Exit codes: 0 ok; 2 a user, config or environment error (one clear line, no traceback);
+1 a bug (traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bot import app
+from bot.config import DEFAULT_CONFIG_PATH, load_config
+from bot.errors import BotError, ImageError, LabelError, ServingRejected
+from bot.pipeline import format_probability
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS lets --config go before or after the command without one hiding the other.
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help=f"config file (default ./{DEFAULT_CONFIG_PATH})",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log more detail to stderr",
+    )
+    parser = argparse.ArgumentParser(
+        prog="wechat-vision-bot",
+        parents=[common],
+        description="A WeChat group bot that labels photos with a TF Serving classifier.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "check",
+        parents=[common],
+        help="validate config and labels, reach TF Serving, show what will be used",
+    )
+    classify = sub.add_parser(
+        "classify", parents=[common], help="label image files exactly as the bot would"
+    )
+    classify.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_check(config_path: Path) -> int:
+    config = load_config(config_path)
+    for topic, finding in app.check(config):
+        print(f"{topic:<8} {finding}")
+    print("ok: ready to classify")
+    return 0
+
+
+def cmd_classify(config_path: Path, images: list[Path]) -> int:
+    config = load_config(config_path)
+    core = app.build_core(config)
+    failed = 0
+    bar = tqdm(images, unit="img", disable=None if len(images) > 1 else True, file=sys.stderr)
+    for path in bar:
+        try:
+            data = path.read_bytes()
+            result = core.recogniser.recognise(data)
+        except OSError as exc:
+            failed += 1
+            tqdm.write(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+            continue
+        except (ImageError, ServingRejected, LabelError) as exc:
+            # One picture's problem: report it and go on with the rest.
+            failed += 1
+            tqdm.write(f"{path}: not classified: {exc}", file=sys.stderr)
+            continue
+        best = result.verdict.best
+        top = ", ".join(
+            f"{g.label} {format_probability(g.probability)}" for g in result.verdict.guesses
+        )
+        sure = "" if result.verdict.confident else "  (below min_confidence)"
+        tqdm.write(
+            f"{path}\t{best.label}\t{format_probability(best.probability)}\t"
+            f"top: {top}\t{result.latency_ms:.0f} ms\t{result.sent_bytes:,} B sent{sure}",
+            file=sys.stdout,
+        )
+    if failed:
+        print(f"{failed} of {len(images)} pictures not classified", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config_path: Path = getattr(args, "config", DEFAULT_CONFIG_PATH)
+    _setup_logging(getattr(args, "verbose", False))
+    try:
+        if args.command == "check":
+            return cmd_check(config_path)
+        if args.command == "classify":
+            return cmd_classify(config_path, args.images)
+        raise AssertionError(f"unhandled command {args.command}")
+    except BotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: show everything
+        traceback.print_exc()
+        return 1

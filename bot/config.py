@@ -1,0 +1,297 @@
+"""config.toml -> frozen dataclasses, validated whole.
+
+Every problem in the file is collected and reported together in one ``ConfigError``
+whose lines read ``[section] key = value: what is wrong and how to fix it``.
+Relative paths are resolved against the config file's folder. Secrets never live in
+the file: the file names environment variables, which are read here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+VALUE_RANGES = ("0_1", "-1_1", "0_255", "caffe")
+INPUT_MODES = ("auto", "jpeg", "tensor")
+DEFAULT_TEMPLATE = "@{sender}\u2005让我猜猜,你发的这张图片有 {probability} 的概率是: {label}"
+DEFAULT_UNSURE_TEMPLATE = "@{sender}\u2005这张图片我不太有把握,可能是: {topk}"
+DEFAULT_APOLOGY = "抱歉,识图服务暂时不可用,请稍后再试。"
+TEMPLATE_FIELDS = ("sender", "label", "probability", "topk")
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    url: str = "http://127.0.0.1:8501"
+    model: str = "resnet"
+    timeout_s: float = 10.0
+    version: int | None = None
+    version_label: str | None = None
+    signature: str = "serving_default"
+    input: str = "auto"
+    value_range: str = "0_1"
+    output: str = "auto"
+    retries: int = 2
+    retry_backoff_s: float = 0.5
+    token_env: str = "WECHAT_VISION_BOT_TOKEN"
+    username: str | None = None
+    password_env: str = "WECHAT_VISION_BOT_PASSWORD"
+    token: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class LabelsConfig:
+    file: Path
+    column: str = "class_ZH"
+    id_column: str = "class_NO"
+    offset: int | None = None  # None = "auto"
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    short_side_px: int = 320
+    max_bytes: int = 20_000_000
+    max_pixels: int = 60_000_000
+    jpeg_quality: int = 90
+
+
+@dataclass(frozen=True)
+class ReplyConfig:
+    template: str = DEFAULT_TEMPLATE
+    unsure_template: str = DEFAULT_UNSURE_TEMPLATE
+    top_k: int = 3
+    min_confidence: float = 0.2
+    apology: str = DEFAULT_APOLOGY
+    apology_interval_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    serving: ServingConfig
+    labels: LabelsConfig
+    images: ImagesConfig
+    reply: ReplyConfig
+
+
+class _Section:
+    """Reads one TOML table, recording a problem per bad key instead of stopping."""
+
+    def __init__(self, name: str, raw: object, problems: list[str]) -> None:
+        self.name = name
+        self.problems = problems
+        self.seen: set[str] = set()
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            problems.append(f"[{name}] must be a table, e.g. a line `[{name}]` followed by keys")
+            raw = {}
+        self.raw: Mapping[str, Any] = raw
+
+    def _bad(self, key: str, value: object, why: str) -> None:
+        self.problems.append(f"[{self.name}] {key} = {value!r}: {why}")
+
+    def _get(self, key: str) -> Any:
+        self.seen.add(key)
+        return self.raw.get(key)
+
+    def text(self, key: str, default: str, *, choices: tuple[str, ...] = ()) -> str:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or (not value.strip() and not choices):
+            self._bad(key, value, "must be a non-empty string in quotes")
+            return default
+        if choices and value not in choices:
+            self._bad(key, value, "must be one of " + ", ".join(f'"{c}"' for c in choices))
+            return default
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        value = self._get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self._bad(key, value, "must be a non-empty string in quotes, or left out")
+            return None
+        return value
+
+    def number(
+        self, key: str, default: float, *, minimum: float, maximum: float, unit: str
+    ) -> float:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self._bad(key, value, f"must be a number of {unit}")
+            return default
+        if not minimum <= value <= maximum:
+            self._bad(key, value, f"must be a number of {unit} from {minimum} to {maximum}")
+            return default
+        return float(value)
+
+    def integer(self, key: str, default: int, *, minimum: int, maximum: int, unit: str) -> int:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self._bad(key, value, f"must be a whole number of {unit}")
+            return default
+        if not minimum <= value <= maximum:
+            self._bad(key, value, f"must be a whole number of {unit} from {minimum} to {maximum}")
+            return default
+        return value
+
+    def optional_integer(self, key: str, *, minimum: int) -> int | None:
+        value = self._get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self._bad(key, value, f"must be a whole number >= {minimum}, or left out")
+            return None
+        return value
+
+    def template(self, key: str, default: str) -> str:
+        value = self.text(key, default)
+        sample = dict.fromkeys(TEMPLATE_FIELDS, "x")
+        try:
+            value.format(**sample)
+        except (KeyError, IndexError, ValueError) as exc:
+            fields = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+            self._bad(key, value, f"is not a valid template ({exc!r}); use only {fields}")
+            return default
+        return value
+
+    def finish(self) -> None:
+        for key in self.raw:
+            if key not in self.seen:
+                hint = difflib.get_close_matches(key, sorted(self.seen), n=1)
+                fix = f'did you mean "{hint[0]}"?' if hint else "remove it"
+                self._bad(key, self.raw[key], f"unknown key; {fix}")
+
+
+def _serving(sec: _Section, env: Mapping[str, str]) -> ServingConfig:
+    url = sec.text("url", ServingConfig.url)
+    if not url.startswith(("http://", "https://")):
+        sec._bad("url", url, 'must start with http:// or https://, e.g. "http://127.0.0.1:8501"')
+    token_env = sec.text("token_env", ServingConfig.token_env)
+    password_env = sec.text("password_env", ServingConfig.password_env)
+    cfg = ServingConfig(
+        url=url.rstrip("/"),
+        model=sec.text("model", ServingConfig.model),
+        timeout_s=sec.number("timeout_s", 10.0, minimum=0.1, maximum=600, unit="seconds"),
+        version=sec.optional_integer("version", minimum=1),
+        version_label=sec.optional_text("version_label"),
+        signature=sec.text("signature", ServingConfig.signature),
+        input=sec.text("input", "auto", choices=INPUT_MODES),
+        value_range=sec.text("value_range", "0_1", choices=VALUE_RANGES),
+        output=sec.text("output", "auto"),
+        retries=sec.integer("retries", 2, minimum=0, maximum=10, unit="retries"),
+        retry_backoff_s=sec.number("retry_backoff_s", 0.5, minimum=0, maximum=60, unit="seconds"),
+        token_env=token_env,
+        username=sec.optional_text("username"),
+        password_env=password_env,
+        token=env.get(token_env) or None,
+        password=env.get(password_env) or None,
+    )
+    if cfg.version is not None and cfg.version_label is not None:
+        sec._bad(
+            "version_label", cfg.version_label, "set either version or version_label, not both"
+        )
+    if cfg.username is not None and cfg.password is None:
+        sec._bad(
+            "username", cfg.username, f"needs a password in the environment variable {password_env}"
+        )
+    return cfg
+
+
+def _labels(sec: _Section, base: Path) -> LabelsConfig:
+    file = base / sec.text("file", "labels/imagenet1k.xlsx")
+    if not file.is_file():
+        sec._bad("file", str(file), "no such file; give the path of the label spreadsheet")
+    offset_raw = sec._get("offset")
+    offset: int | None = None
+    if isinstance(offset_raw, int) and not isinstance(offset_raw, bool) and offset_raw >= 0:
+        offset = offset_raw
+    elif offset_raw not in (None, "auto"):
+        sec._bad(
+            "offset", offset_raw, 'must be "auto" or a whole number >= 0 (1 = background class)'
+        )
+    return LabelsConfig(
+        file=file,
+        column=sec.text("column", LabelsConfig.column),
+        id_column=sec.text("id_column", LabelsConfig.id_column),
+        offset=offset,
+    )
+
+
+def _images(sec: _Section) -> ImagesConfig:
+    return ImagesConfig(
+        short_side_px=sec.integer("short_side_px", 320, minimum=32, maximum=4096, unit="pixels"),
+        max_bytes=sec.integer(
+            "max_bytes", 20_000_000, minimum=1024, maximum=500_000_000, unit="bytes"
+        ),
+        max_pixels=sec.integer(
+            "max_pixels", 60_000_000, minimum=10_000, maximum=500_000_000, unit="pixels"
+        ),
+        jpeg_quality=sec.integer("jpeg_quality", 90, minimum=30, maximum=100, unit="percent"),
+    )
+
+
+def _reply(sec: _Section) -> ReplyConfig:
+    return ReplyConfig(
+        template=sec.template("template", DEFAULT_TEMPLATE),
+        unsure_template=sec.template("unsure_template", DEFAULT_UNSURE_TEMPLATE),
+        top_k=sec.integer("top_k", 3, minimum=1, maximum=10, unit="labels"),
+        min_confidence=sec.number("min_confidence", 0.2, minimum=0, maximum=1, unit="probability"),
+        apology=sec.text("apology", DEFAULT_APOLOGY),
+        apology_interval_s=sec.number(
+            "apology_interval_s", 600.0, minimum=0, maximum=86400 * 7, unit="seconds"
+        ),
+    )
+
+
+SECTIONS = ("serving", "labels", "images", "reply")
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate ``path``; raise ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            path, ["does not exist: pass --config PATH or create it from the example config.toml"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"cannot be read: {exc}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"is not valid TOML: {exc}"]) from exc
+    problems: list[str] = []
+    sections = {name: _Section(name, raw.get(name), problems) for name in SECTIONS}
+    base = path.resolve().parent
+    config = Config(
+        path=path,
+        serving=_serving(sections["serving"], env),
+        labels=_labels(sections["labels"], base),
+        images=_images(sections["images"]),
+        reply=_reply(sections["reply"]),
+    )
+    for sec in sections.values():
+        sec.finish()
+    for name in raw:
+        if name not in SECTIONS:
+            hint = difflib.get_close_matches(name, SECTIONS, n=1)
+            fix = f'did you mean "[{hint[0]}]"?' if hint else "remove it"
+            problems.append(f"[{name}]: unknown section; {fix}")
+    if problems:
+        raise ConfigError(path, problems)
+    return config

@@ -1,0 +1,81 @@
+"""The error tree. Every message says where, what, and how to fix it.
+
+    BotError                      anything the user can act on (CLI exit code 2)
+    ├── ConfigError               config.toml is wrong: file, key, fix
+    ├── LabelError                the label table cannot be read or does not fit the model
+    ├── ImageError                a picture cannot be used (empty, not an image, too big, a bomb)
+    ├── ServingError              TF Serving
+    │   ├── ServingUnavailable    could not reach it (refused, timed out, 503/504 after retries)
+    │   ├── ServingRejected       it answered no (400, 404, 500, ...), with the server's message
+    │   └── BadPrediction         it answered nonsense (missing keys, NaN, wrong shape)
+    └── ChatError                 the chat side
+        ├── LoginRefused          WeChat refused the login (1203, missing wxsid, unreachable)
+        └── SessionEnded          WeChat ended a running session (1100/1101/1102)
+
+Foreign exceptions are translated once, at the adapter that meets them, with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of every error a user can act on."""
+
+
+class ConfigError(BotError):
+    """The configuration is wrong. ``problems`` holds one line per wrong key."""
+
+    def __init__(self, path: object, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            text = f"{self.path} {self.problems[0]}"
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            text = f"{self.path} has {len(self.problems)} problems:\n{lines}"
+        super().__init__(text)
+
+
+class LabelError(BotError):
+    """The label table is unreadable or does not match the model."""
+
+
+class ImageError(BotError):
+    """A picture cannot be classified. ``reason`` is a short, chat-safe phrase."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ServingError(BotError):
+    """TF Serving failed."""
+
+
+class ServingUnavailable(ServingError):
+    """TF Serving could not be reached or stayed overloaded through every retry."""
+
+
+class ServingRejected(ServingError):
+    """TF Serving answered with an error status."""
+
+    def __init__(self, status: int, server_message: str, text: str) -> None:
+        self.status = status
+        self.server_message = server_message
+        super().__init__(text)
+
+
+class BadPrediction(ServingError):
+    """TF Serving answered 200 with something that is not a usable prediction."""
+
+
+class ChatError(BotError):
+    """The chat connection failed."""
+
+
+class LoginRefused(ChatError):
+    """The chat service refused to log in."""
+
+
+class SessionEnded(ChatError):
+    """The chat service ended a session that was running."""
