@@ -62,9 +62,11 @@ class Core:
     recogniser: Recogniser
 
 
-def build_core(config: Config, *, session: requests.Session | None = None) -> Core:
+def build_core(
+    config: Config, *, session: requests.Session | None = None, labels: LabelTable | None = None
+) -> Core:
     """Read labels, reach TF Serving, read the model's signature, wire the recogniser."""
-    labels = read_labels(config)
+    labels = labels if labels is not None else read_labels(config)
     client = TFServingClient(serving_settings(config), session=session or requests.Session())
     info = client.model_info()
     recogniser = Recogniser(

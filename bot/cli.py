@@ -54,15 +54,32 @@ def _parser() -> argparse.ArgumentParser:
         "classify", parents=[common], help="label image files exactly as the bot would"
     )
     classify.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    sub.add_parser(
+        "run", parents=[common], help="log in to WeChat (QR code) and answer pictures until stopped"
+    )
     return parser
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+class _NoTracebacks(logging.Filter):
+    """itchat logs whole tracebacks at ERROR; keep only their last line unless -v."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Traceback (most recent call last)" in message:
+            record.msg, record.args = message.strip().splitlines()[-1], None
+        record.exc_info = record.exc_text = None
+        return True
+
+
+def _setup_logging(verbose: bool, level: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.DEBUG if verbose else level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_NoTracebacks())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else level)
 
 
 def cmd_check(config_path: Path) -> int:
@@ -110,12 +127,18 @@ def cmd_classify(config_path: Path, images: list[Path]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     config_path: Path = getattr(args, "config", DEFAULT_CONFIG_PATH)
-    _setup_logging(getattr(args, "verbose", False))
+    _setup_logging(
+        getattr(args, "verbose", False), logging.INFO if args.command == "run" else logging.WARNING
+    )
     try:
         if args.command == "check":
             return cmd_check(config_path)
         if args.command == "classify":
             return cmd_classify(config_path, args.images)
+        if args.command == "run":
+            from bot import daemon
+
+            return daemon.run(load_config(config_path))
         raise AssertionError(f"unhandled command {args.command}")
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -73,6 +73,40 @@ class ReplyConfig:
     apology_interval_s: float = 600.0
 
 
+STICKER_MODES = ("ignore", "classify")
+DEFAULT_LOGIN_URL = "https://login.weixin.qq.com"
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """$XDG_STATE_HOME/wechat-vision-bot, else ~/.local/state/wechat-vision-bot."""
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local/state")
+    return Path(base) / "wechat-vision-bot"
+
+
+@dataclass(frozen=True)
+class WeChatConfig:
+    state_dir: Path
+    login_url: str = DEFAULT_LOGIN_URL
+    groups: tuple[str, ...] = ()
+    stickers: str = "ignore"
+    private_chats: bool = False
+    filehelper_audit: bool = True
+    min_send_interval_s: float = 1.0
+    send_jitter_s: float = 0.5
+    send_retries: int = 2
+    startup_grace_s: float = 60.0
+    login_timeout_s: float = 600.0
+    workers: int = 2
+    queue_size: int = 32
+    shutdown_timeout_s: float = 15.0
+    download_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    path: Path
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -80,6 +114,8 @@ class Config:
     labels: LabelsConfig
     images: ImagesConfig
     reply: ReplyConfig
+    wechat: WeChatConfig
+    audit: AuditConfig
 
 
 class _Section:
@@ -158,6 +194,24 @@ class _Section:
             self._bad(key, value, f"must be a whole number >= {minimum}, or left out")
             return None
         return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self._bad(key, value, "must be true or false (no quotes)")
+            return default
+        return value
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self._get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self._bad(key, value, 'must be a list of group names, e.g. ["我们一家"], or ["*"]')
+            return ()
+        return tuple(value)
 
     def template(self, key: str, default: str) -> str:
         value = self.text(key, default)
@@ -259,7 +313,52 @@ def _reply(sec: _Section) -> ReplyConfig:
     )
 
 
-SECTIONS = ("serving", "labels", "images", "reply")
+def _wechat(sec: _Section, base: Path, env: Mapping[str, str]) -> WeChatConfig:
+    state = sec.optional_text("state_dir")
+    login_url = sec.text("login_url", DEFAULT_LOGIN_URL)
+    if not login_url.startswith(("http://", "https://")):
+        sec._bad(
+            "login_url",
+            login_url,
+            f'must start with http:// or https://, e.g. "{DEFAULT_LOGIN_URL}"',
+        )
+    groups = sec.names("groups")
+    if "*" in groups and len(groups) > 1:
+        sec._bad("groups", list(groups), '"*" means every group; do not list names beside it')
+    interval = sec.number("min_send_interval_s", 1.0, minimum=0, maximum=600, unit="seconds")
+    return WeChatConfig(
+        state_dir=base / state if state else default_state_dir(env),
+        login_url=login_url.rstrip("/"),
+        groups=groups,
+        stickers=sec.text("stickers", "ignore", choices=STICKER_MODES),
+        private_chats=sec.flag("private_chats", False),
+        filehelper_audit=sec.flag("filehelper_audit", True),
+        min_send_interval_s=interval,
+        send_jitter_s=sec.number("send_jitter_s", 0.5, minimum=0, maximum=600, unit="seconds"),
+        send_retries=sec.integer("send_retries", 2, minimum=0, maximum=10, unit="retries"),
+        startup_grace_s=sec.number(
+            "startup_grace_s", 60.0, minimum=0, maximum=86400, unit="seconds"
+        ),
+        login_timeout_s=sec.number(
+            "login_timeout_s", 600.0, minimum=5, maximum=86400, unit="seconds"
+        ),
+        workers=sec.integer("workers", 2, minimum=1, maximum=32, unit="threads"),
+        queue_size=sec.integer("queue_size", 32, minimum=0, maximum=10_000, unit="pictures"),
+        shutdown_timeout_s=sec.number(
+            "shutdown_timeout_s", 15.0, minimum=0, maximum=600, unit="seconds"
+        ),
+        download_timeout_s=sec.number(
+            "download_timeout_s", 30.0, minimum=1, maximum=600, unit="seconds"
+        ),
+    )
+
+
+def _audit(sec: _Section, base: Path, state_dir: Path) -> AuditConfig:
+    path = sec.optional_text("path")
+    return AuditConfig(path=base / path if path else state_dir / "audit.sqlite3")
+
+
+SECTIONS = ("serving", "labels", "images", "reply", "wechat", "audit")
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -278,12 +377,15 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     problems: list[str] = []
     sections = {name: _Section(name, raw.get(name), problems) for name in SECTIONS}
     base = path.resolve().parent
+    wechat = _wechat(sections["wechat"], base, env)
     config = Config(
         path=path,
         serving=_serving(sections["serving"], env),
         labels=_labels(sections["labels"], base),
         images=_images(sections["images"]),
         reply=_reply(sections["reply"]),
+        wechat=wechat,
+        audit=_audit(sections["audit"], base, wechat.state_dir),
     )
     for sec in sections.values():
         sec.finish()

@@ -98,3 +98,41 @@ def test_secrets_come_from_the_environment_and_stay_out_of_repr(write_config: Wr
 def test_offset_accepts_auto_and_whole_numbers(write_config: WriteConfig) -> None:
     assert load_config(write_config('offset = "auto"\n'), env={}).labels.offset is None
     assert load_config(write_config("offset = 1\n"), env={}).labels.offset == 1
+
+
+def test_state_folder_defaults_to_the_users_state_directory(write_config: WriteConfig) -> None:
+    config = load_config(write_config(), env={"XDG_STATE_HOME": "/var/lib/me"})
+    assert config.wechat.state_dir == Path("/var/lib/me/wechat-vision-bot")
+    assert config.audit.path == Path("/var/lib/me/wechat-vision-bot/audit.sqlite3")
+    assert load_config(write_config(), env={"HOME": "/home/u"}).wechat.state_dir == Path(
+        "/home/u/.local/state/wechat-vision-bot"
+    )
+
+
+def test_shipped_example_whitelists_a_group_and_keeps_the_seed_filehelper_audit() -> None:
+    config = load_config(REPO / "config.toml", env={})
+    assert config.wechat.groups == ("我们一家",)
+    assert config.wechat.filehelper_audit is True
+    assert config.wechat.min_send_interval_s == 1.0
+    assert config.wechat.login_url == "https://login.weixin.qq.com"
+
+
+@pytest.mark.parametrize(
+    "extra,expected",
+    [
+        ('[wechat]\ngroups = "我们一家"\n', "must be a list of group names"),
+        ('[wechat]\ngroups = ["*", "我们一家"]\n', '"*" means every group'),
+        ('[wechat]\nstickers = "yes"\n', 'must be one of "ignore", "classify"'),
+        ('[wechat]\nprivate_chats = "no"\n', "must be true or false"),
+        ("[wechat]\nmin_send_interval_s = -1\n", "[wechat] min_send_interval_s = -1"),
+        ("[wechat]\nworkers = 0\n", "[wechat] workers = 0"),
+        ('[wechat]\nlogin_url = "weixin.qq.com"\n', "must start with http://"),
+        ('[audit]\npaht = "a.db"\n', "[audit] paht = 'a.db': unknown key; did you mean \"path\"?"),
+    ],
+)
+def test_wrong_wechat_and_audit_values_are_named(
+    write_config: WriteConfig, extra: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(extra), env={})
+    assert expected in str(err.value)
