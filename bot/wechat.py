@@ -80,6 +80,16 @@ class _LoginTimeout(Exception):
     pass
 
 
+def patch_unescape(utils: Any) -> bool:
+    """itchat 1.3.10 calls ``HTMLParser().unescape``, gone since Python 3.9: every message
+    would then fail inside itchat and be lost silently. itchat-uos fixes it itself."""
+    parser = getattr(utils, "htmlParser", None)
+    if parser is not None and not hasattr(parser, "unescape"):
+        parser.unescape = html.unescape
+        return True
+    return False
+
+
 def _check_private(path: Path, *, what: str) -> None:
     info = path.lstat()
     if stat.S_ISLNK(info.st_mode):
@@ -232,6 +242,8 @@ class WeChatChat:
         import itchat
 
         session = self.preflight()
+        if patch_unescape(itchat.utils):
+            log.info("patched itchat's HTMLParser.unescape for Python 3.9+")
         itchat.config.BASE_URL = self.cfg.login_url
         itchat.set_logging(showOnCmd=False, loggingLevel=logging.DEBUG)
         logging.getLogger("itchat").addHandler(self._retcodes)

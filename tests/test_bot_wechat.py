@@ -298,3 +298,26 @@ def test_a_full_queue_sheds_pictures_into_the_audit_log(
         lambda r: sorted(str(x["outcome"]) for x in r) == ["replied", "shed"],
     )
     assert [r["sender"] for r in rows if r["outcome"] == "shed"] == ["小红"]
+
+
+def test_a_send_refused_by_wechat_is_retried(sim: WeChatSimulator, start: Start) -> None:
+    start(wechat="filehelper_audit = false")
+    sim.send_ret = 1205
+    sim.send_fail_count = 1
+    sim.post_picture(FAMILY, "小明", class_photo(3))
+    attempts = sim.wait_for_sent(to(FAMILY), count=2)
+    assert [m.ok for m in attempts] == [False, True]
+    assert attempts[0].content == attempts[1].content
+
+
+def test_itchat_1_3_10s_missing_unescape_is_patched() -> None:
+    from html.parser import HTMLParser
+
+    from bot.wechat import patch_unescape
+
+    class OldUtils:  # what itchat 1.3.10 has on Python >= 3.9
+        htmlParser = HTMLParser()
+
+    assert patch_unescape(OldUtils) is True
+    assert OldUtils.htmlParser.unescape("&lt;b&gt;") == "<b>"  # type: ignore[attr-defined]
+    assert patch_unescape(OldUtils) is False
