@@ -112,6 +112,7 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+        print("Ready: answering pictures; stop with Ctrl-C or SIGTERM.", file=out, flush=True)
         chat.run()
         return 0
     finally:

@@ -92,12 +92,14 @@ class PacedSender:
 
     def _send_once(self, item: _Item) -> bool:
         self._wait_turn()
-        self._last_send = self._clock()
         try:
             return bool(self._transport.send_text(item.chat_id, item.text))
         except Exception:  # a transport error must not kill the sender thread
             log.exception("sending to %s raised", item.chat_id)
             return False
+        finally:
+            # Counted from the end of a send: what the server sees is the gap between arrivals.
+            self._last_send = self._clock()
 
     def _loop(self) -> None:
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -38,8 +39,16 @@ def write_bot_config(
     serving_url: str,
     wechat: str = "",
     reply: str = "",
+    serving: str = "",
     groups: str = f'["{FAMILY}", "{WORK}"]',
 ) -> Path:
+    serving_keys = {
+        "url": f'"{serving_url}"',
+        "model": '"resnet"',
+        "retries": "1",
+        "retry_backoff_s": "0.05",
+        "timeout_s": "10",
+    }
     wechat_keys = {
         "login_url": f'"{wechat_url}"',
         "state_dir": '"state"',
@@ -50,8 +59,7 @@ def write_bot_config(
     }
     path = tmp_path / "config.toml"
     path.write_text(
-        f'[serving]\nurl = "{serving_url}"\nmodel = "resnet"\nretries = 1\n'
-        "retry_backoff_s = 0.05\ntimeout_s = 10\n"
+        f"[serving]\n{_merge(serving_keys, serving)}"
         f'[labels]\nfile = "{LABELS_XLSX.as_posix()}"\ncolumn = "class_EN"\n'
         f"[reply]\n{_merge({'apology_interval_s': '600'}, reply)}"
         f"[wechat]\n{_merge(wechat_keys, wechat)}"
@@ -62,18 +70,21 @@ def write_bot_config(
 
 
 class BotProcess:
-    def __init__(self, config: Path) -> None:
+    def __init__(
+        self, config: Path, *, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.config = config
         self.dir = config.parent
         self.out_path = self.dir / f"bot-{time.monotonic_ns()}.out"
         self.err_path = self.out_path.with_suffix(".err")
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "--config", str(config), "run"],
+                [sys.executable, "-m", "bot", "--config", str(config), *args, "run"],
                 cwd=REPO,
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
             )
 
     @property
@@ -98,7 +109,7 @@ class BotProcess:
         )
 
     def wait_logged_in(self) -> None:
-        self.wait_for_output("Logged in as")
+        self.wait_for_output("Ready: answering pictures")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int:
         if self.proc.poll() is None:
@@ -117,6 +128,14 @@ class BotProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def audit_rows(db: Path) -> list[dict[str, object]]:
