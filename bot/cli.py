@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         "classify", parents=[common], help="label image files exactly as the bot would"
     )
     classify.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    stats = sub.add_parser(
+        "stats", parents=[common], help="pictures per day and group, from the audit log"
+    )
+    stats.add_argument("--since", metavar="DATE", help="YYYY-MM-DD, Nd (last N days) or today")
+    stats.add_argument("--group", metavar="NAME", help="only this group")
+    stats.add_argument("--json", action="store_true", help="print JSON for scripts")
     sub.add_parser(
         "run", parents=[common], help="log in to WeChat (QR code) and answer pictures until stopped"
     )
@@ -135,6 +141,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(config_path)
         if args.command == "classify":
             return cmd_classify(config_path, args.images)
+        if args.command == "stats":
+            from bot import stats
+
+            config = load_config(config_path)
+            return stats.run(
+                config.audit.path,
+                since=args.since,
+                group=args.group,
+                as_json=args.json,
+                out=sys.stdout,
+            )
         if args.command == "run":
             from bot import daemon
 

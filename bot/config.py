@@ -108,6 +108,13 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class StatusConfig:
+    listen: tuple[str, int] | None = None  # None = no status page
+    healthy_within_s: float = 120.0
+    probe_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     serving: ServingConfig
@@ -116,6 +123,7 @@ class Config:
     reply: ReplyConfig
     wechat: WeChatConfig
     audit: AuditConfig
+    status: StatusConfig
 
 
 class _Section:
@@ -358,7 +366,29 @@ def _audit(sec: _Section, base: Path, state_dir: Path) -> AuditConfig:
     return AuditConfig(path=base / path if path else state_dir / "audit.sqlite3")
 
 
-SECTIONS = ("serving", "labels", "images", "reply", "wechat", "audit")
+def _status(sec: _Section) -> StatusConfig:
+    listen = sec._get("listen")
+    address: tuple[str, int] | None = None
+    if listen is not None and not isinstance(listen, str):
+        sec._bad("listen", listen, 'must be "host:port" in quotes, e.g. "127.0.0.1:8080"')
+    elif listen and listen.strip():
+        host, _, port = listen.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            sec._bad("listen", listen, 'must be "host:port", e.g. "127.0.0.1:8080", or "" for off')
+        else:
+            address = (host.strip("[]"), int(port))
+    return StatusConfig(
+        listen=address,
+        healthy_within_s=sec.number(
+            "healthy_within_s", 120.0, minimum=1, maximum=86400, unit="seconds"
+        ),
+        probe_interval_s=sec.number(
+            "probe_interval_s", 30.0, minimum=1, maximum=3600, unit="seconds"
+        ),
+    )
+
+
+SECTIONS = ("serving", "labels", "images", "reply", "wechat", "audit", "status")
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -386,6 +416,7 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
         reply=_reply(sections["reply"]),
         wechat=wechat,
         audit=_audit(sections["audit"], base, wechat.state_dir),
+        status=_status(sections["status"]),
     )
     for sec in sections.values():
         sec.finish()

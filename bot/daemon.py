@@ -11,13 +11,16 @@ import time
 from types import FrameType
 from typing import TextIO
 
-from bot import app
+from bot import admin, app
 from bot.audit import AuditLog
-from bot.config import Config
-from bot.errors import LabelError, ServingError, ServingUnavailable
+from bot.config import Config, load_config
+from bot.errors import BotError, LabelError, ServingError, ServingUnavailable
 from bot.pacing import PacedSender, Pacing
 from bot.pipeline import LabelTable, Recogniser
-from bot.service import ChatRules, PictureService, ServiceSettings
+from bot.service import FILEHELPER, ChatRules, PictureService, ServiceSettings
+from bot.serving import TFServingClient
+from bot.status import StatusServer
+from bot.telemetry import Telemetry
 from bot.wechat import WeChatChat
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ class LiveRecogniser:
         self._retry_s = retry_s
         self._lock = threading.Lock()
         self._recogniser: Recogniser | None = None
+        self._client: TFServingClient | None = None
         self._next_try = 0.0
         self._last_error: ServingError | None = None
 
@@ -54,8 +58,14 @@ class LiveRecogniser:
                 core.info.version,
                 core.info.input.describe(),
             )
-            self._recogniser = core.recogniser
+            self._recogniser, self._client = core.recogniser, core.client
             return core.recogniser
+
+    def ping(self) -> None:
+        """Check TF Serving answers now; raises ServingError if not."""
+        self.get()
+        assert self._client is not None
+        self._client.ping()
 
 
 def _settings(config: Config) -> ServiceSettings:
@@ -77,22 +87,83 @@ def _settings(config: Config) -> ServiceSettings:
     )
 
 
+class BotControls:
+    """The ``admin.Controls`` port: what the owner's file-helper commands act on."""
+
+    def __init__(
+        self, config: Config, *, service: PictureService, chat: WeChatChat, telemetry: Telemetry
+    ) -> None:
+        self._config = config
+        self._service = service
+        self._chat = chat
+        self._telemetry = telemetry
+
+    def status_text(self) -> str:
+        snap = self._telemetry.snapshot()
+        c = snap.counts
+        handled = sum(v for k, v in c.items() if k != "ignored")
+        hours = snap.uptime_s / 3600
+        return (
+            f"状态: {'已暂停' if snap.paused else '运行中'}, 已运行 {hours:.1f} 小时\n"
+            f"图片: 已处理 {handled}, 回复 {c.get('replied', 0)}, 不确定 "
+            f"{c.get('low_confidence', 0)}, 失败 {c.get('failed', 0)}, 丢弃 {c.get('shed', 0)}, "
+            f"忽略 {c.get('ignored', 0)}\n"
+            f"识图服务: {'正常' if snap.serving_ok else '无响应'}\n"
+            f"群: {', '.join(self._config.wechat.groups) or '(无)'}"
+        )
+
+    def set_paused(self, paused: bool) -> None:
+        self._service.paused = paused
+        self._telemetry.paused = paused
+        log.info("pictures %s by the owner", "paused" if paused else "resumed")
+
+    def reload(self) -> str:
+        new = load_config(self._config.path)  # raises ConfigError: the old config stays
+        self._service.update(_settings(new))
+        self._config = new
+        self._telemetry.groups = self._chat.resolve_groups(new.wechat.groups)
+        log.info("config reloaded from %s", new.path)
+        return f"群 {', '.join(new.wechat.groups) or '(无)'}; 阈值 {new.reply.min_confidence:g}"
+
+
+def _probe_loop(
+    source: LiveRecogniser, telemetry: Telemetry, interval_s: float, stop: threading.Event
+) -> None:
+    while not stop.is_set():
+        try:
+            source.ping()
+            telemetry.serving_answered()
+        except BotError as exc:
+            telemetry.serving_failed(str(exc).splitlines()[0])
+        stop.wait(interval_s)
+
+
 def run(config: Config, *, out: TextIO = sys.stdout) -> int:
     started_at = time.time()
-    chat = WeChatChat(config.wechat, out=out)
+    telemetry = Telemetry(healthy_within_s=config.status.healthy_within_s)
+    chat = WeChatChat(config.wechat, out=out, on_qr=telemetry.qr_code)
     chat.preflight()
     labels = app.read_labels(config)
     source = LiveRecogniser(config, labels)
     try:
         source.get()
+        telemetry.serving_answered()
     except ServingUnavailable as exc:
+        telemetry.serving_failed(str(exc))
         print(f"warning: {exc}; logging in anyway, pictures fail until it is back", file=out)
     except (ServingError, LabelError) as exc:
+        telemetry.serving_failed(str(exc))
         print(f"warning: {exc}", file=out)
     audit = AuditLog(config.audit.path)
+    status_page: StatusServer | None = None
+    stop_probe = threading.Event()
     sender: PacedSender | None = None
     service: PictureService | None = None
     try:
+        if config.status.listen is not None:
+            status_page = StatusServer(config.status.listen, telemetry)
+            status_page.start()
+            print(f"Status page: {status_page.url}", file=out, flush=True)
         interrupted = audit.recover_interrupted()
         if interrupted:
             log.warning("%d pictures were interrupted by the last stop; marked failed", interrupted)
@@ -101,10 +172,32 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         service = PictureService(
             _settings(config), source=source, outbox=sender, audit=audit, started_at=started_at
         )
-        chat.login(service.offer)
+        service.on_outcome = lambda pic, result: telemetry.picture(
+            pic.chat_name, result.outcome, result.latency_ms
+        )
+        service.on_serving_error = telemetry.serving_failed
+        telemetry.receiving = lambda: chat.receiving
+        telemetry.send_queue = lambda: sender.queued if sender is not None else 0
+        controls = BotControls(config, service=service, chat=chat, telemetry=telemetry)
+        outbox = sender
+
+        def on_command(text: str) -> None:
+            command = admin.parse_command(text)
+            if command is not None:
+                outbox.post(FILEHELPER, admin.run_command(command, controls))
+
+        chat.login(service.offer, on_command)
         print(f"Logged in as {chat.nickname}.", file=out, flush=True)
-        for line in chat.resolve_groups(config.wechat.groups):
+        groups = chat.resolve_groups(config.wechat.groups)
+        for line in groups:
             print(line, file=out, flush=True)
+        telemetry.logged_in(chat.nickname, groups)
+        threading.Thread(
+            target=_probe_loop,
+            name="serving-probe",
+            daemon=True,
+            args=(source, telemetry, config.status.probe_interval_s, stop_probe),
+        ).start()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             log.info("signal %d: stopping", signum)
@@ -116,6 +209,8 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         chat.run()
         return 0
     finally:
+        telemetry.phase = "stopped"
+        stop_probe.set()
         timeout = config.wechat.shutdown_timeout_s
         deadline = time.monotonic() + timeout
         if service is not None and not service.close(timeout):
@@ -125,4 +220,6 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         if sender is not None and not sender.close(max(0.0, deadline - time.monotonic())):
             log.warning("stopped with messages still queued")
         audit.close()
+        if status_page is not None:
+            status_page.close()
         print("Stopped.", file=out, flush=True)

@@ -144,15 +144,26 @@ class PictureService:
         self._closing = False
         self._last_apology: dict[str, float] = {}
         self.counts: Counter[str] = Counter()
+        self.paused = False
+        self.on_outcome: Callable[[Picture, Outcome], None] | None = None
+        self.on_serving_error: Callable[[str], None] | None = None
+
+    def update(self, settings: ServiceSettings) -> None:
+        """Swap in new rules, reply and threshold settings (the pool size stays as started)."""
+        self.settings = settings
 
     # -- the chat thread's side: cheap and never blocking ------------------------------------
     def offer(self, pic: Picture) -> None:
         reason = screen(pic, self.settings.rules, started_at=self._started_at)
+        if reason is None and self.paused:
+            reason = "paused by the owner (send resume to the file helper)"
         if reason is not None:
             if self._audit.claim(
                 pic.msg_id, chat=pic.chat_name, sender=pic.sender, outcome="ignored", reason=reason
             ):
                 self.counts["ignored"] += 1
+                if self.on_outcome is not None:
+                    self.on_outcome(pic, Outcome("ignored", reason))
             log.info(
                 "picture %s in %s from %s ignored: %s",
                 pic.msg_id,
@@ -202,6 +213,8 @@ class PictureService:
                 pic, Outcome("failed", str(exc), digest, size), f"失败 ({_short_reason(exc)})"
             )
             if isinstance(exc, ServingError):
+                if self.on_serving_error is not None:
+                    self.on_serving_error(str(exc))
                 self._maybe_apologise(pic)
             return
         verdict = result.verdict
@@ -255,6 +268,8 @@ class PictureService:
     def _finish(self, pic: Picture, result: Outcome, line: str) -> None:
         self._audit.finish(pic.msg_id, result)
         self.counts[result.outcome] += 1
+        if self.on_outcome is not None:
+            self.on_outcome(pic, result)
         if self.settings.filehelper_audit:
             when = datetime.fromtimestamp(pic.created_at).strftime("%Y-%m-%d %H:%M:%S")
             where = pic.chat_name if pic.is_group else "私聊"

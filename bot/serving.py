@@ -323,6 +323,10 @@ class TFServingClient:
             return shape[1]
         return None
 
+    def ping(self) -> None:
+        """Ask for the model's status; raises ServingError when it does not answer."""
+        self._call("GET", self._model_path(pinned=self.settings.version is not None))
+
     # -- predict ------------------------------------------------------------------------
     def encode(self, payload: ModelInput) -> bytes:
         info = self.model_info()

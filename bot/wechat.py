@@ -188,9 +188,12 @@ def picture_from_itchat(msg: Mapping[str, Any], *, me: str) -> Picture | None:
 class WeChatChat:
     """One logged-in WeChat account over itchat."""
 
-    def __init__(self, cfg: WeChatConfig, *, out: TextIO) -> None:
+    def __init__(
+        self, cfg: WeChatConfig, *, out: TextIO, on_qr: Callable[[bytes], None] | None = None
+    ) -> None:
         self.cfg = cfg
         self._out = out
+        self._on_qr_png = on_qr
         self._core: Any = None
         self._stopped_by_us = threading.Event()
         self._ended = threading.Event()
@@ -210,6 +213,8 @@ class WeChatChat:
     def _on_qr(self, qr_path: Path, deadline: float) -> Callable[..., None]:
         def callback(uuid: str = "", status: str = "", qrcode: bytes = b"") -> None:
             if status == "0" and qrcode:
+                if self._on_qr_png is not None:
+                    self._on_qr_png(qrcode)
                 qr_path.write_bytes(qrcode)
                 qr_path.chmod(0o600)
                 print(terminal_qr(f"https://login.weixin.qq.com/l/{uuid}"), file=self._out)
@@ -238,7 +243,16 @@ class WeChatChat:
         self._probe()
         return session
 
-    def login(self, on_picture: Callable[[Picture], None]) -> None:
+    @property
+    def receiving(self) -> bool:
+        """True while itchat's receive loop runs."""
+        return bool(self._core is not None and self._core.alive)
+
+    def login(
+        self,
+        on_picture: Callable[[Picture], None],
+        on_command: Callable[[str], None] | None = None,
+    ) -> None:
         import itchat
 
         session = self.preflight()
@@ -251,7 +265,7 @@ class WeChatChat:
         adapter = _TimeoutAdapter(self.cfg.download_timeout_s)
         core.s.mount("http://", adapter)
         core.s.mount("https://", adapter)
-        self._register(core, on_picture)
+        self._register(core, on_picture, on_command)
         deadline = time.monotonic() + self.cfg.login_timeout_s
         try:
             core.auto_login(
@@ -287,10 +301,15 @@ class WeChatChat:
         self.nickname = str(core.storageClass.nickName or "")
         (self.cfg.state_dir / QR_FILE).unlink(missing_ok=True)
 
-    def _register(self, core: Any, on_picture: Callable[[Picture], None]) -> None:
-        from itchat.content import PICTURE
+    def _register(
+        self,
+        core: Any,
+        on_picture: Callable[[Picture], None],
+        on_command: Callable[[str], None] | None,
+    ) -> None:
+        from itchat.content import PICTURE, TEXT
 
-        def handler(msg: Mapping[str, Any]) -> None:
+        def picture(msg: Mapping[str, Any]) -> None:
             try:
                 pic = picture_from_itchat(msg, me=str(core.storageClass.userName))
                 if pic is not None:
@@ -298,7 +317,20 @@ class WeChatChat:
             except Exception:  # itchat would swallow it silently; log it instead
                 log.exception("could not take picture message %s", msg.get("MsgId"))
 
-        core.msg_register(PICTURE, isFriendChat=True, isGroupChat=True)(handler)
+        def text(msg: Mapping[str, Any]) -> None:
+            # Only the account owner writing to their own file helper can give commands.
+            me = str(core.storageClass.userName)
+            if on_command is None or msg.get("FromUserName") != me:
+                return
+            if msg.get("ToUserName") != "filehelper":
+                return
+            try:
+                on_command(html.unescape(str(msg.get("Text") or "")))
+            except Exception:
+                log.exception("file-helper command failed")
+
+        core.msg_register(PICTURE, isFriendChat=True, isGroupChat=True)(picture)
+        core.msg_register(TEXT, isFriendChat=True)(text)
 
     # -- groups ---------------------------------------------------------------------------
     def resolve_groups(self, wanted: tuple[str, ...]) -> list[str]:
