@@ -16,7 +16,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -237,17 +237,7 @@ class PictureService:
             if ok:
                 self._finish(pic, outcome, summary)
             else:
-                failed = Outcome(
-                    "failed",
-                    "the reply could not be sent",
-                    digest,
-                    size,
-                    best.label,
-                    best.probability,
-                    result.model,
-                    result.version,
-                    outcome.latency_ms,
-                )
+                failed = replace(outcome, outcome="failed", reason="the reply could not be sent")
                 self._finish(pic, failed, f"{summary} (回复发送失败)")
 
         log.info("picture %s in %s from %s: %s", pic.msg_id, pic.chat_name, pic.sender, summary)

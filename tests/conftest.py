@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fakes.tfserving import FakeTFServing, ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
 LABELS_XLSX = REPO / "labels" / "imagenet1k.xlsx"
@@ -33,3 +35,10 @@ def write_config(tmp_path: Path) -> WriteConfig:
         return path
 
     return write
+
+
+@pytest.fixture
+def tfs() -> Iterator[FakeTFServing]:
+    """A TF Serving stand-in serving the official ResNet-50's signature (1001 classes)."""
+    with FakeTFServing(ModelSpec()) as srv:
+        yield srv

@@ -42,12 +42,6 @@ def sim() -> Iterator[WeChatSimulator]:
 
 
 @pytest.fixture
-def tfs() -> Iterator[FakeTFServing]:
-    with FakeTFServing(ModelSpec()) as srv:
-        yield srv
-
-
-@pytest.fixture
 def start(sim: WeChatSimulator, tfs: FakeTFServing, tmp_path: Path) -> Iterator[Start]:
     procs: list[BotProcess] = []
 

@@ -25,7 +25,7 @@ from tests.botproc import (
     wait_for_rows,
     write_bot_config,
 )
-from tests.fakes.tfserving import FakeTFServing, ModelSpec
+from tests.fakes.tfserving import FakeTFServing
 from tests.fakes.wechat_sim import SentMessage, WeChatSimulator
 from tests.test_serving import free_port
 
@@ -40,12 +40,6 @@ def sim() -> Iterator[WeChatSimulator]:
     with WeChatSimulator(auto_scan_after_s=0.05, synccheck_hold_s=0.5) as s:
         s.add_group(LAB, MEMBERS)
         yield s
-
-
-@pytest.fixture
-def tfs() -> Iterator[FakeTFServing]:
-    with FakeTFServing(ModelSpec()) as srv:
-        yield srv
 
 
 @pytest.fixture

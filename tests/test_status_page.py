@@ -22,7 +22,7 @@ from tests.botproc import (
     wait_for_rows,
     write_bot_config,
 )
-from tests.fakes.tfserving import FakeTFServing, ModelSpec
+from tests.fakes.tfserving import FakeTFServing
 from tests.fakes.wechat_sim import SentMessage, WeChatSimulator
 from tests.test_serving import free_port
 
@@ -37,12 +37,6 @@ def sim() -> Iterator[WeChatSimulator]:
         s.add_group(OTHER, ["路人"])
         s.add_friend("小明")
         yield s
-
-
-@pytest.fixture
-def tfs() -> Iterator[FakeTFServing]:
-    with FakeTFServing(ModelSpec()) as srv:
-        yield srv
 
 
 class Bot:
