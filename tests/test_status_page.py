@@ -275,3 +275,25 @@ def test_metrics_text_is_json_safe_for_group_names() -> None:
     telemetry.picture('群 "引号"', "replied", 120.0)
     assert 'group="群 \\"引号\\""' in telemetry.metrics().decode()
     assert json.dumps(telemetry.snapshot().counts) == '{"replied": 1}'
+
+
+def test_a_new_qr_code_from_wechat_replaces_the_old_one_on_the_page(
+    sim: WeChatSimulator, tfs: FakeTFServing, tmp_path: Path
+) -> None:
+    sim.qr_expire_s = 1.0
+    port = free_port()
+    cfg = write_bot_config(tmp_path, wechat_url=sim.url, serving_url=tfs.url)
+    cfg.write_text(cfg.read_text() + f'[status]\nlisten = "127.0.0.1:{port}"\n', encoding="utf-8")
+    proc = BotProcess(cfg)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        proc.wait_for_output("Scan this QR code")
+        first = requests.get(url + "/api/status", timeout=5).json()["qr_version"]
+        first_png = requests.get(url + "/qr.png", timeout=5).content
+        wait_until(
+            lambda: requests.get(url + "/api/status", timeout=5).json()["qr_version"] > first,
+            timeout_s=20,
+        )
+        assert requests.get(url + "/qr.png", timeout=5).content != first_png
+    finally:
+        proc.kill()
