@@ -2,7 +2,9 @@
 
 The row is written when a picture arrives (``claim``), before any work, so a message id
 already in the log is never answered twice, across restarts and hot-reload replays too.
-Rows still ``pending`` at start-up belong to a run that died; they become ``failed``.
+A row is ``pending`` from arrival until the reply is sent (its label and probability are
+written as soon as the picture is classified). Rows still ``pending`` at start-up belong to a
+run that stopped first; they become ``failed`` and keep what was classified.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class AuditLog:
         with self._lock:
             cur = self._db.execute(
                 "UPDATE pictures SET outcome='failed', reason='interrupted: the bot stopped "
-                "before answering' WHERE outcome='pending'"
+                "before the reply was sent' WHERE outcome='pending'"
             )
             return cur.rowcount
 
@@ -97,10 +99,11 @@ class AuditLog:
     def finish(self, msg_id: str, result: Outcome) -> None:
         with self._lock:
             self._db.execute(
-                "UPDATE pictures SET sent_at=?, outcome=?, reason=?, sha256=?, size_bytes=?, "
-                "label=?, probability=?, model=?, version=?, latency_ms=? WHERE msg_id=?",
+                "UPDATE pictures SET sent_at=COALESCE(?, sent_at), outcome=?, reason=?, sha256=?, "
+                "size_bytes=?, label=?, probability=?, model=?, version=?, latency_ms=? "
+                "WHERE msg_id=?",
                 (
-                    _now(),
+                    None if result.outcome == "pending" else _now(),
                     result.outcome,
                     result.reason,
                     result.sha256,

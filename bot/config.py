@@ -60,7 +60,7 @@ class ImagesConfig:
     short_side_px: int = 320
     max_bytes: int = 20_000_000
     max_pixels: int = 60_000_000
-    jpeg_quality: int = 90
+    jpeg_quality: int = 95
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class WeChatConfig:
     startup_grace_s: float = 60.0
     login_timeout_s: float = 600.0
     workers: int = 2
-    queue_size: int = 32
+    queue_size: int = 100
     shutdown_timeout_s: float = 15.0
     download_timeout_s: float = 30.0
 
@@ -304,7 +304,7 @@ def _images(sec: _Section) -> ImagesConfig:
         max_pixels=sec.integer(
             "max_pixels", 60_000_000, minimum=10_000, maximum=500_000_000, unit="pixels"
         ),
-        jpeg_quality=sec.integer("jpeg_quality", 90, minimum=30, maximum=100, unit="percent"),
+        jpeg_quality=sec.integer("jpeg_quality", 95, minimum=30, maximum=100, unit="percent"),
     )
 
 
@@ -351,7 +351,7 @@ def _wechat(sec: _Section, base: Path, env: Mapping[str, str]) -> WeChatConfig:
             "login_timeout_s", 600.0, minimum=5, maximum=86400, unit="seconds"
         ),
         workers=sec.integer("workers", 2, minimum=1, maximum=32, unit="threads"),
-        queue_size=sec.integer("queue_size", 32, minimum=0, maximum=10_000, unit="pictures"),
+        queue_size=sec.integer("queue_size", 100, minimum=0, maximum=10_000, unit="pictures"),
         shutdown_timeout_s=sec.number(
             "shutdown_timeout_s", 15.0, minimum=0, maximum=600, unit="seconds"
         ),

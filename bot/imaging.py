@@ -28,7 +28,7 @@ class ImageLimits:
     short_side_px: int = 320
     max_bytes: int = 20_000_000
     max_pixels: int = 60_000_000
-    jpeg_quality: int = 90
+    jpeg_quality: int = 95
 
 
 def _sniff(data: bytes, limits: ImageLimits) -> None:

@@ -27,6 +27,7 @@ from bot.pipeline import Recogniser, ReplyRules, format_probability, render_repl
 log = logging.getLogger(__name__)
 
 FILEHELPER = "filehelper"
+QUEUED = "classified; the reply is waiting for its turn to be sent"
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,8 @@ class PictureService:
             result.version,
             round(result.latency_ms, 1),
         )
+        # Keep the classification now: the reply may wait for its turn in the paced sender.
+        self._audit.finish(pic.msg_id, replace(outcome, outcome="pending", reason=QUEUED))
         text = render_reply(verdict, sender=pic.sender, rules=self.settings.reply)
         summary = f"{best.label} {format_probability(best.probability)}"
 

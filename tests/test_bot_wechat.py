@@ -315,3 +315,18 @@ def test_itchat_1_3_10s_missing_unescape_is_patched() -> None:
     assert patch_unescape(OldUtils) is True
     assert OldUtils.htmlParser.unescape("&lt;b&gt;") == "<b>"  # type: ignore[attr-defined]
     assert patch_unescape(OldUtils) is False
+
+
+def test_a_classified_picture_is_in_the_audit_log_while_its_reply_waits_for_pacing(
+    sim: WeChatSimulator, start: Start, tmp_path: Path
+) -> None:
+    start(wechat="min_send_interval_s = 3\nfilehelper_audit = false")
+    for sender in ("小明", "小红"):
+        sim.post_picture(FAMILY, sender, class_photo(286))
+    rows = wait_for_rows(
+        tmp_path / "audit.sqlite3",
+        lambda r: len(r) == 2 and any(x["outcome"] == "pending" and x["label"] for x in r),
+    )
+    waiting = next(r for r in rows if r["outcome"] == "pending")
+    assert (waiting["label"], waiting["sent_at"]) == ("Egyptian cat", None)
+    assert "waiting for its turn" in str(waiting["reason"])
