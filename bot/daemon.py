@@ -14,7 +14,7 @@ from typing import TextIO
 from bot import admin, app
 from bot.audit import AuditLog
 from bot.config import Config, load_config
-from bot.errors import BotError, LabelError, ServingError, ServingUnavailable
+from bot.errors import BotError, ServingError, ServingUnavailable
 from bot.pacing import PacedSender, Pacing
 from bot.pipeline import LabelTable, Recogniser
 from bot.service import FILEHELPER, ChatRules, PictureService, ServiceSettings
@@ -151,9 +151,11 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
     except ServingUnavailable as exc:
         telemetry.serving_failed(str(exc))
         print(f"warning: {exc}; logging in anyway, pictures fail until it is back", file=out)
-    except (ServingError, LabelError) as exc:
+    except ServingError as exc:
         telemetry.serving_failed(str(exc))
         print(f"warning: {exc}", file=out)
+    # A LabelError (model and label table do not fit) is left to stop the bot: it is a
+    # configuration problem that no retry fixes.
     audit = AuditLog(config.audit.path)
     status_page: StatusServer | None = None
     stop_probe = threading.Event()

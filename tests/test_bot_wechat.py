@@ -330,3 +330,13 @@ def test_a_classified_picture_is_in_the_audit_log_while_its_reply_waits_for_paci
     waiting = next(r for r in rows if r["outcome"] == "pending")
     assert (waiting["label"], waiting["sent_at"]) == ("Egyptian cat", None)
     assert "waiting for its turn" in str(waiting["reason"])
+
+
+def test_a_model_that_does_not_fit_the_label_table_stops_the_bot_before_login(
+    sim: WeChatSimulator, tfs: FakeTFServing, start: Start
+) -> None:
+    tfs.set_model(ModelSpec(num_classes=120, outputs="single"))
+    bot = start(login=False)
+    assert bot.wait() == 2
+    assert "answers 120 classes but the label table has 1000 names" in bot.stderr
+    assert sim.count_requests("/jslogin") == 0
