@@ -117,12 +117,6 @@ class AuditLog:
                 ),
             )
 
-    def rows(self) -> list[dict[str, object]]:
-        with self._lock:
-            cur = self._db.execute("SELECT * FROM pictures ORDER BY seen_at, msg_id")
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
     def close(self) -> None:
         with self._lock:
             self._db.close()

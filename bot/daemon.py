@@ -114,7 +114,6 @@ class BotControls:
 
     def set_paused(self, paused: bool) -> None:
         self._service.paused = paused
-        self._telemetry.paused = paused
         log.info("pictures %s by the owner", "paused" if paused else "resumed")
 
     def reload(self) -> str:
@@ -179,6 +178,7 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         )
         service.on_serving_error = telemetry.serving_failed
         telemetry.receiving = lambda: chat.receiving
+        telemetry.paused = lambda: service.paused if service is not None else False
         telemetry.send_queue = lambda: sender.queued if sender is not None else 0
         controls = BotControls(config, service=service, chat=chat, telemetry=telemetry)
         outbox = sender

@@ -60,8 +60,6 @@ class PacedSender:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=pacing.max_queued)
         self._last_send: float | None = None
         self._stopping = threading.Event()
-        self.sent = 0
-        self.failed = 0
         self._thread = threading.Thread(target=self._loop, name="paced-sender", daemon=True)
         self._thread.start()
 
@@ -118,10 +116,6 @@ class PacedSender:
                     attempt + 1,
                     self._pacing.retries + 1,
                 )
-            if ok:
-                self.sent += 1
-            else:
-                self.failed += 1
             if item.on_done is not None:
                 try:
                     item.on_done(ok)

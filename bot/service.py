@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 import unicodedata
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -144,7 +143,6 @@ class PictureService:
         self._inflight = 0
         self._closing = False
         self._last_apology: dict[str, float] = {}
-        self.counts: Counter[str] = Counter()
         self.paused = False
         self.on_outcome: Callable[[Picture, Outcome], None] | None = None
         self.on_serving_error: Callable[[str], None] | None = None
@@ -159,12 +157,17 @@ class PictureService:
         if reason is None and self.paused:
             reason = "paused by the owner (send resume to the file helper)"
         if reason is not None:
-            if self._audit.claim(
-                pic.msg_id, chat=pic.chat_name, sender=pic.sender, outcome="ignored", reason=reason
+            if (
+                self._audit.claim(
+                    pic.msg_id,
+                    chat=pic.chat_name,
+                    sender=pic.sender,
+                    outcome="ignored",
+                    reason=reason,
+                )
+                and self.on_outcome is not None
             ):
-                self.counts["ignored"] += 1
-                if self.on_outcome is not None:
-                    self.on_outcome(pic, Outcome("ignored", reason))
+                self.on_outcome(pic, Outcome("ignored", reason))
             log.info(
                 "picture %s in %s from %s ignored: %s",
                 pic.msg_id,
@@ -260,7 +263,6 @@ class PictureService:
 
     def _finish(self, pic: Picture, result: Outcome, line: str) -> None:
         self._audit.finish(pic.msg_id, result)
-        self.counts[result.outcome] += 1
         if self.on_outcome is not None:
             self.on_outcome(pic, result)
         if self.settings.filehelper_audit:

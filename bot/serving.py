@@ -262,13 +262,15 @@ class TFServingClient:
                 f"{self._where()} has no signature {self.settings.signature!r}"
                 + (f"; set [serving] signature to one of: {', '.join(names)}" if names else "")
             )
+        outputs = signature.get("outputs", {})
+        output = self._output_alias(outputs)
         return ModelInfo(
             name=self.settings.model,
             version=str(spec.get("version", available[-1])),
             available_versions=available,
             input=self._input_spec(signature.get("inputs", {})),
-            output=self._output_alias(signature.get("outputs", {})),
-            num_classes=self._num_classes(signature.get("outputs", {})),
+            output=output,
+            num_classes=self._num_classes(outputs, output),
         )
 
     def _input_spec(self, inputs: Mapping[str, Any]) -> InputSpec:
@@ -315,8 +317,9 @@ class TFServingClient:
             "[serving] output to the one holding class probabilities"
         )
 
-    def _num_classes(self, outputs: Mapping[str, Any]) -> int | None:
-        alias = self._output_alias(outputs) or next(iter(outputs), None)
+    @staticmethod
+    def _num_classes(outputs: Mapping[str, Any], output: str | None) -> int | None:
+        alias = output or next(iter(outputs), None)
         info = outputs.get(alias) if alias else None
         shape = _shape(info) if isinstance(info, Mapping) else None
         if shape and len(shape) == 2 and shape[1] > 0:

@@ -46,7 +46,7 @@ class Telemetry:
         self.phase = "starting"  # starting, waiting_for_scan, logged_in, stopped
         self.nickname = ""
         self.groups: list[str] = []
-        self.paused = False
+        self.paused: Callable[[], bool] = lambda: False
         self._qr: bytes = b""
         self._qr_version = 0
         self._counts: Counter[str] = Counter()
@@ -135,7 +135,7 @@ class Telemetry:
             uptime_s=self._clock() - self._started,
             groups=list(self.groups),
             counts=counts,
-            paused=self.paused,
+            paused=self.paused(),
             serving_ok=serving,
             serving_detail=detail,
             receiving=receiving,

@@ -194,6 +194,7 @@ class WeChatChat:
         self.cfg = cfg
         self._out = out
         self._on_qr_png = on_qr
+        self._session: Path | None = None
         self._core: Any = None
         self._stopped_by_us = threading.Event()
         self._ended = threading.Event()
@@ -239,9 +240,9 @@ class WeChatChat:
 
     def preflight(self) -> Path:
         """Fail fast, before anything else starts: a safe state folder and a reachable WeChat."""
-        session = prepare_state_dir(self.cfg.state_dir)
+        self._session = prepare_state_dir(self.cfg.state_dir)
         self._probe()
-        return session
+        return self._session
 
     @property
     def receiving(self) -> bool:
@@ -255,7 +256,7 @@ class WeChatChat:
     ) -> None:
         import itchat
 
-        session = self.preflight()
+        session = self._session or self.preflight()
         if patch_unescape(itchat.utils):
             log.info("patched itchat's HTMLParser.unescape for Python 3.9+")
         itchat.config.BASE_URL = self.cfg.login_url
