@@ -6,7 +6,7 @@ no download). Photos: the real photos shipped in scikit-image's data folder and
 scikit-learn's sample images, each as shipped and upscaled to 12 MP (Lanczos, JPEG q92).
 Server-side preprocessing, as the issue gives it: shorter side 256 (bilinear), centre crop 224,
 (x − 127) / 128. "Original" is that applied to the photo; "bot" is that applied to what the bot
-would send (``PhotoPreparer`` with the default ``ImageLimits()``: 320 px, JPEG q95).
+would send (``PhotoPreparer`` with the default ``ImagesConfig()``: 320 px, JPEG q95).
 
 Two references put the figures in scale: the same model fed its original input plus invisible
 ±2 grey-level noise (how much the model moves by itself), and the bot with ``jpeg_quality = 90``
@@ -28,9 +28,10 @@ import numpy as np
 from PIL import Image
 
 from bench.common import LABELS_XLSX, Row, Section, package_dir
-from bot.imaging import ImageLimits, PhotoPreparer
-from bot.labels import load_labels
-from bot.pipeline import InputSpec, JpegPayload
+from bot.adapters.imaging import PhotoPreparer
+from bot.adapters.labels import load_labels
+from bot.core.pipeline import InputSpec, JpegPayload
+from bot.core.settings import ImagesConfig
 
 # Every photograph in scikit-image's shipped data folder (not the drawings, charts, text
 # pages, tiny or synthetic files), then scikit-learn's two sample images.
@@ -115,13 +116,13 @@ def upscale_12mp(data: bytes) -> bytes:
     return out.getvalue()
 
 
-DEFAULT_QUALITY = ImageLimits().jpeg_quality
+DEFAULT_QUALITY = ImagesConfig().jpeg_quality
 LOW_QUALITY = 90
 
 
 def bot_payload(data: bytes, quality: int | None = None) -> bytes:
-    """What the bot would send: its default ``ImageLimits()``, or another ``jpeg_quality``."""
-    limits = ImageLimits() if quality is None else ImageLimits(jpeg_quality=quality)
+    """What the bot would send: its default ``ImagesConfig()``, or another ``jpeg_quality``."""
+    limits = ImagesConfig() if quality is None else ImagesConfig(jpeg_quality=quality)
     payload = PhotoPreparer(SPEC, limits)(data)
     assert isinstance(payload, JpegPayload)
     return payload.data

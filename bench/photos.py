@@ -6,7 +6,7 @@ photo has — multi-scale texture (foliage, fabric) whose strength varies across
 sensor grain — and saved as a q92 4:2:0 JPEG, as phone cameras do. ``detail`` is tuned so the
 files land in the issue's size ranges (1080×1440: ~200–400 KB, 4032×3024: ~4–6 MB).
 
-"The bot" is ``PhotoPreparer`` with the default ``ImageLimits()`` (320 px, JPEG q95), then
+"The bot" is ``PhotoPreparer`` with the default ``ImagesConfig()`` (320 px, JPEG q95), then
 ``TFServingClient.encode``; the bot with ``jpeg_quality = 90`` is shown for its smaller payload.
 """
 
@@ -24,9 +24,10 @@ import numpy as np
 from PIL import Image
 
 from bench.common import Row, Section, kb, one_core, package_dir, summary_ms, time_calls
-from bot.imaging import ImageLimits, PhotoPreparer
-from bot.pipeline import InputSpec, JpegPayload
-from bot.serving import ServingSettings, TFServingClient
+from bot.adapters.imaging import PhotoPreparer
+from bot.adapters.tfserving import TFServingClient
+from bot.core.pipeline import InputSpec, JpegPayload
+from bot.core.settings import ImagesConfig, ServingConfig
 
 BASES = ("coffee.png", "chelsea.png", "motorcycle_left.png", "astronaut.png", "rocket.jpg")
 JPEG_SPEC = InputSpec("jpeg", "image_bytes", "DT_STRING")
@@ -130,7 +131,9 @@ def _client(serving_url: str) -> TFServingClient:
     import requests
 
     client = TFServingClient(
-        ServingSettings(url=serving_url, model="resnet"), session=requests.Session()
+        ServingConfig(url=serving_url, model="resnet"),
+        session=requests.Session(),
+        sleep=time.sleep,
     )
     client.model_info()
     return client
@@ -139,8 +142,8 @@ def _client(serving_url: str) -> TFServingClient:
 def run(*, quick: bool, serving_url: str) -> Section:
     """Time every way on each size; ``serving_url`` is a fake TF Serving for the bot's encode."""
     client = _client(serving_url)
-    prepare = PhotoPreparer(JPEG_SPEC, ImageLimits())
-    prepare_q90 = PhotoPreparer(JPEG_SPEC, ImageLimits(jpeg_quality=90))
+    prepare = PhotoPreparer(JPEG_SPEC, ImagesConfig())
+    prepare_q90 = PhotoPreparer(JPEG_SPEC, ImagesConfig(jpeg_quality=90))
     photos_per_size = 2 if quick else len(BASES)
     runs = 10 if quick else 40
     rows: list[Row] = []

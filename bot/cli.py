@@ -11,14 +11,15 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from tqdm import tqdm
 
 from bot import app
 from bot.config import DEFAULT_CONFIG_PATH, load_config
-from bot.errors import BotError, ImageError, LabelError, ServingRejected
-from bot.pipeline import format_probability
+from bot.core.pipeline import format_probability
+from bot.errors import BotError, ServingUnavailable
 
 log = logging.getLogger("bot")
 
@@ -54,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
         "classify", parents=[common], help="label image files exactly as the bot would"
     )
     classify.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    classify.add_argument(
+        "--model", metavar="NAME", help="a named model from [models.NAME] (default: [serving])"
+    )
     stats = sub.add_parser(
         "stats", parents=[common], help="pictures per day and group, from the audit log"
     )
@@ -96,21 +100,23 @@ def cmd_check(config_path: Path) -> int:
     return 0
 
 
-def cmd_classify(config_path: Path, images: list[Path]) -> int:
+def cmd_classify(config_path: Path, images: list[Path], model_name: str | None) -> int:
     config = load_config(config_path)
-    core = app.build_core(config)
+    model = app.connect_model(config, model_name)
     failed = 0
     bar = tqdm(images, unit="img", disable=None if len(images) > 1 else True, file=sys.stderr)
     for path in bar:
         try:
             data = path.read_bytes()
-            result = core.recogniser.recognise(data)
+            result = model.recogniser.recognise(data)
         except OSError as exc:
             failed += 1
             tqdm.write(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
             continue
-        except (ImageError, ServingRejected, LabelError) as exc:
-            # One picture's problem: report it and go on with the rest.
+        except ServingUnavailable:
+            raise  # the server is gone: every other picture would wait for it in vain
+        except BotError as exc:
+            # One picture's problem, whatever the model answered: report it, go on.
             failed += 1
             tqdm.write(f"{path}: not classified: {exc}", file=sys.stderr)
             continue
@@ -140,18 +146,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return cmd_check(config_path)
         if args.command == "classify":
-            return cmd_classify(config_path, args.images)
+            return cmd_classify(config_path, args.images, args.model)
         if args.command == "stats":
-            from bot import stats
-
-            config = load_config(config_path)
-            return stats.run(
-                config.audit.path,
+            text = app.stats_text(
+                load_config(config_path),
                 since=args.since,
                 group=args.group,
                 as_json=args.json,
-                out=sys.stdout,
+                today=date.today(),
             )
+            sys.stdout.write(text)
+            return 0
         if args.command == "run":
             from bot import daemon
 

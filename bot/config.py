@@ -1,80 +1,49 @@
-"""config.toml -> frozen dataclasses, validated whole.
+"""config.toml -> ``bot.core.settings.Config``, validated whole.
 
-Every problem in the file is collected and reported together in one ``ConfigError``
-whose lines read ``[section] key = value: what is wrong and how to fix it``.
-Relative paths are resolved against the config file's folder. Secrets never live in
-the file: the file names environment variables, which are read here.
+Every key, its default and its bounds are declared once, in ``bot.core.settings``; this module
+reads the file against those declarations. Every problem is collected and reported together
+in one ``ConfigError`` whose lines read ``[section] key = value: what is wrong and how to fix
+it``. Relative paths are resolved against the config file's folder. Secrets never live in the
+file: the file names environment variables, which are read here.
+
+``python -m bot.config`` prints the README's configuration table from the declarations.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from bot.core.settings import (
+    DEFAULT_LOGIN_URL,
+    DEFAULT_WECOM_URL,
+    MODEL_LABELS,
+    SECTIONS,
+    TEMPLATE_FIELDS,
+    AuditConfig,
+    ChatConfig,
+    Config,
+    ImagesConfig,
+    LabelsConfig,
+    ModelConfig,
+    ReplyConfig,
+    ServingConfig,
+    StatusConfig,
+    WeChatConfig,
+    WeComConfig,
+    default_of,
+)
 from bot.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
-VALUE_RANGES = ("0_1", "-1_1", "0_255", "caffe")
-INPUT_MODES = ("auto", "jpeg", "tensor")
-DEFAULT_TEMPLATE = "@{sender}\u2005让我猜猜,你发的这张图片有 {probability} 的概率是: {label}"
-DEFAULT_UNSURE_TEMPLATE = "@{sender}\u2005这张图片我不太有把握,可能是: {topk}"
-DEFAULT_APOLOGY = "抱歉,识图服务暂时不可用,请稍后再试。"
-TEMPLATE_FIELDS = ("sender", "label", "probability", "topk")
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    url: str = "http://127.0.0.1:8501"
-    model: str = "resnet"
-    timeout_s: float = 10.0
-    version: int | None = None
-    version_label: str | None = None
-    signature: str = "serving_default"
-    input: str = "auto"
-    value_range: str = "0_1"
-    output: str = "auto"
-    retries: int = 2
-    retry_backoff_s: float = 0.5
-    token_env: str = "WECHAT_VISION_BOT_TOKEN"
-    username: str | None = None
-    password_env: str = "WECHAT_VISION_BOT_PASSWORD"
-    token: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class LabelsConfig:
-    file: Path
-    column: str = "class_ZH"
-    id_column: str = "class_NO"
-    offset: int | None = None  # None = "auto"
-
-
-@dataclass(frozen=True)
-class ImagesConfig:
-    short_side_px: int = 320
-    max_bytes: int = 20_000_000
-    max_pixels: int = 60_000_000
-    jpeg_quality: int = 95
-
-
-@dataclass(frozen=True)
-class ReplyConfig:
-    template: str = DEFAULT_TEMPLATE
-    unsure_template: str = DEFAULT_UNSURE_TEMPLATE
-    top_k: int = 3
-    min_confidence: float = 0.2
-    apology: str = DEFAULT_APOLOGY
-    apology_interval_s: float = 600.0
-
-
-STICKER_MODES = ("ignore", "classify")
-DEFAULT_LOGIN_URL = "https://login.weixin.qq.com"
+_MISSING = object()
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:
@@ -83,312 +52,295 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "wechat-vision-bot"
 
 
-@dataclass(frozen=True)
-class WeChatConfig:
-    state_dir: Path
-    login_url: str = DEFAULT_LOGIN_URL
-    groups: tuple[str, ...] = ()
-    stickers: str = "ignore"
-    private_chats: bool = False
-    filehelper_audit: bool = True
-    min_send_interval_s: float = 1.0
-    send_jitter_s: float = 0.5
-    send_retries: int = 2
-    startup_grace_s: float = 60.0
-    login_timeout_s: float = 600.0
-    workers: int = 2
-    queue_size: int = 100
-    shutdown_timeout_s: float = 15.0
-    download_timeout_s: float = 30.0
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    path: Path
-
-
-@dataclass(frozen=True)
-class StatusConfig:
-    listen: tuple[str, int] | None = None  # None = no status page
-    healthy_within_s: float = 120.0
-    probe_interval_s: float = 30.0
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    serving: ServingConfig
-    labels: LabelsConfig
-    images: ImagesConfig
-    reply: ReplyConfig
-    wechat: WeChatConfig
-    audit: AuditConfig
-    status: StatusConfig
-
-
 class _Section:
-    """Reads one TOML table, recording a problem per bad key instead of stopping."""
+    """Reads one TOML table against its dataclass, recording a problem per bad key."""
 
-    def __init__(self, name: str, raw: object, problems: list[str]) -> None:
+    def __init__(
+        self, name: str, raw: object, problems: list[str], cls: type | None = None
+    ) -> None:
         self.name = name
         self.problems = problems
-        self.seen: set[str] = set()
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
             problems.append(f"[{name}] must be a table, e.g. a line `[{name}]` followed by keys")
             raw = {}
         self.raw: Mapping[str, Any] = raw
+        self.cls = cls or SECTIONS[name]
+        self.hints = typing.get_type_hints(self.cls)
 
-    def _bad(self, key: str, value: object, why: str) -> None:
+    def bad(self, key: str, value: object, why: str) -> None:
         self.problems.append(f"[{self.name}] {key} = {value!r}: {why}")
 
-    def _get(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.raw.get(key)
+    def read(self, custom: Mapping[str, Callable[[object], object]]) -> dict[str, Any]:
+        """Every key's value: the file's (checked) or the declared default."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(self.cls):
+            if "doc" not in f.metadata:
+                continue
+            raw = self.raw.get(f.name, _MISSING)
+            if raw is _MISSING:
+                values[f.name] = default_of(f)
+            elif f.name in custom:
+                values[f.name] = custom[f.name](raw)
+            else:
+                values[f.name] = self._check(f, raw)
+        for key in self.raw:
+            if key not in values:
+                hint = difflib.get_close_matches(key, sorted(values), n=1)
+                fix = f'did you mean "{hint[0]}"?' if hint else "remove it"
+                self.bad(key, self.raw[key], f"unknown key; {fix}")
+        return values
 
-    def text(self, key: str, default: str, *, choices: tuple[str, ...] = ()) -> str:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, str) or (not value.strip() and not choices):
-            self._bad(key, value, "must be a non-empty string in quotes")
-            return default
-        if choices and value not in choices:
-            self._bad(key, value, "must be one of " + ", ".join(f'"{c}"' for c in choices))
-            return default
-        return value
+    def _check(self, f: dataclasses.Field[Any], value: object) -> object:
+        kind = self.hints[f.name]
+        optional = type(None) in typing.get_args(kind)
+        if optional:
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            return self._fail(f, value, "must be true or false (no quotes)")
+        if kind in (int, float):
+            return self._number(f, value, whole=kind is int, optional=optional)
+        if kind is str or kind is Path:
+            return self._text(f, value, optional=optional)
+        if kind == tuple[str, ...]:
+            if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+                return tuple(value)
+            return self._fail(f, value, 'must be a list of names, e.g. ["我们一家"], or ["*"]')
+        if kind == Mapping[str, str]:
+            if isinstance(value, Mapping) and all(
+                isinstance(v, str) and v.strip() for v in value.values()
+            ):
+                return MappingProxyType(dict(value))
+            return self._fail(f, value, 'must be a table of names, e.g. { "狗狗群" = "dogs" }')
+        raise AssertionError(f"no reader for [{self.name}] {f.name}: {kind}")  # a bug
 
-    def optional_text(self, key: str) -> str | None:
-        value = self._get(key)
-        if value is None:
-            return None
+    def _fail(self, f: dataclasses.Field[Any], value: object, why: str) -> object:
+        self.bad(f.name, value, why)
+        return default_of(f)
+
+    def _number(
+        self, f: dataclasses.Field[Any], value: object, *, whole: bool, optional: bool
+    ) -> object:
+        meta = f.metadata
+        unit = meta["unit"] or "value"
+        noun = f"whole number of {unit}" if whole else f"number of {unit}"
+        ok_type = isinstance(value, int) if whole else isinstance(value, int | float)
+        low, high = meta["low"], meta["high"]
+        in_range = (
+            ok_type
+            and not isinstance(value, bool)
+            and (low is None or value >= low)
+            and (high is None or value <= high)
+        )
+        if in_range:
+            return value if whole else float(value)  # type: ignore[arg-type]
+        if high is None:
+            why = f"must be a whole number >= {low:g}" + (", or left out" if optional else "")
+        else:
+            why = f"must be a {noun} from {low:g} to {high:g}"
+        return self._fail(f, value, why)
+
+    def _text(self, f: dataclasses.Field[Any], value: object, *, optional: bool) -> object:
+        choices: tuple[str, ...] = f.metadata["choices"]
+        if choices:
+            if isinstance(value, str) and value in choices:
+                return value
+            return self._fail(f, value, "must be one of " + ", ".join(f'"{c}"' for c in choices))
         if not isinstance(value, str) or not value.strip():
-            self._bad(key, value, "must be a non-empty string in quotes, or left out")
-            return None
+            why = "must be a non-empty string in quotes" + (", or left out" if optional else "")
+            return self._fail(f, value, why)
         return value
 
-    def number(
-        self, key: str, default: float, *, minimum: float, maximum: float, unit: str
-    ) -> float:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self._bad(key, value, f"must be a number of {unit}")
-            return default
-        if not minimum <= value <= maximum:
-            self._bad(key, value, f"must be a number of {unit} from {minimum} to {maximum}")
-            return default
-        return float(value)
 
-    def integer(self, key: str, default: int, *, minimum: int, maximum: int, unit: str) -> int:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self._bad(key, value, f"must be a whole number of {unit}")
-            return default
-        if not minimum <= value <= maximum:
-            self._bad(key, value, f"must be a whole number of {unit} from {minimum} to {maximum}")
-            return default
-        return value
+def _template(sec: _Section, key: str) -> Callable[[object], object]:
+    default = getattr(sec.cls, key)
 
-    def optional_integer(self, key: str, *, minimum: int) -> int | None:
-        value = self._get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self._bad(key, value, f"must be a whole number >= {minimum}, or left out")
-            return None
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key)
-        if value is None:
+    def read(value: object) -> object:
+        if not isinstance(value, str) or not value.strip():
+            sec.bad(key, value, "must be a non-empty string in quotes")
             return default
-        if not isinstance(value, bool):
-            self._bad(key, value, "must be true or false (no quotes)")
-            return default
-        return value
-
-    def names(self, key: str) -> tuple[str, ...]:
-        value = self._get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            self._bad(key, value, 'must be a list of group names, e.g. ["我们一家"], or ["*"]')
-            return ()
-        return tuple(value)
-
-    def template(self, key: str, default: str) -> str:
-        value = self.text(key, default)
-        sample = dict.fromkeys(TEMPLATE_FIELDS, "x")
         try:
-            value.format(**sample)
+            value.format(**dict.fromkeys(TEMPLATE_FIELDS, "x"))
         except (KeyError, IndexError, ValueError) as exc:
             fields = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
-            self._bad(key, value, f"is not a valid template ({exc!r}); use only {fields}")
+            sec.bad(key, value, f"is not a valid template ({exc!r}); use only {fields}")
             return default
         return value
 
-    def finish(self) -> None:
-        for key in self.raw:
-            if key not in self.seen:
-                hint = difflib.get_close_matches(key, sorted(self.seen), n=1)
-                fix = f'did you mean "{hint[0]}"?' if hint else "remove it"
-                self._bad(key, self.raw[key], f"unknown key; {fix}")
+    return read
+
+
+def _url(sec: _Section, key: str, example: str) -> Callable[[object], object]:
+    def read(value: object) -> object:
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            sec.bad(key, value, f'must start with http:// or https://, e.g. "{example}"')
+            return getattr(sec.cls, key)
+        return value.rstrip("/")
+
+    return read
+
+
+def _offset(sec: _Section) -> Callable[[object], object]:
+    def read(value: object) -> object:
+        if value == "auto":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        sec.bad("offset", value, 'must be "auto" or a whole number >= 0 (1 = background class)')
+        return None
+
+    return read
+
+
+def _listen(sec: _Section) -> Callable[[object], object]:
+    def read(value: object) -> object:
+        if not isinstance(value, str):
+            sec.bad("listen", value, 'must be "host:port" in quotes, e.g. "127.0.0.1:8080"')
+            return None
+        if not value.strip():
+            return None
+        host, _, port = value.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            sec.bad("listen", value, 'must be "host:port", e.g. "127.0.0.1:8080", or "" for off')
+            return None
+        return (host.strip("[]"), int(port))
+
+    return read
+
+
+def _groups(sec: _Section, key: str, what: str, every: str) -> Callable[[object], object]:
+    def read(value: object) -> object:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            sec.bad(key, value, f'must be a list of {what}, e.g. ["我们一家"], or ["*"]')
+            return ()
+        if "*" in value and len(value) > 1:
+            sec.bad(key, value, f'"*" means every {every}; do not list names beside it')
+        return tuple(value)
+
+    return read
 
 
 def _serving(sec: _Section, env: Mapping[str, str]) -> ServingConfig:
-    url = sec.text("url", ServingConfig.url)
-    if not url.startswith(("http://", "https://")):
-        sec._bad("url", url, 'must start with http:// or https://, e.g. "http://127.0.0.1:8501"')
-    token_env = sec.text("token_env", ServingConfig.token_env)
-    password_env = sec.text("password_env", ServingConfig.password_env)
-    cfg = ServingConfig(
-        url=url.rstrip("/"),
-        model=sec.text("model", ServingConfig.model),
-        timeout_s=sec.number("timeout_s", 10.0, minimum=0.1, maximum=600, unit="seconds"),
-        version=sec.optional_integer("version", minimum=1),
-        version_label=sec.optional_text("version_label"),
-        signature=sec.text("signature", ServingConfig.signature),
-        input=sec.text("input", "auto", choices=INPUT_MODES),
-        value_range=sec.text("value_range", "0_1", choices=VALUE_RANGES),
-        output=sec.text("output", "auto"),
-        retries=sec.integer("retries", 2, minimum=0, maximum=10, unit="retries"),
-        retry_backoff_s=sec.number("retry_backoff_s", 0.5, minimum=0, maximum=60, unit="seconds"),
-        token_env=token_env,
-        username=sec.optional_text("username"),
-        password_env=password_env,
-        token=env.get(token_env) or None,
-        password=env.get(password_env) or None,
-    )
-    if cfg.version is not None and cfg.version_label is not None:
-        sec._bad(
-            "version_label", cfg.version_label, "set either version or version_label, not both"
+    serving = sec.read({"url": _url(sec, "url", "http://127.0.0.1:8501")})
+    serving["token"] = env.get(serving["token_env"]) or None
+    serving["password"] = env.get(serving["password_env"]) or None
+    if serving["version"] is not None and serving["version_label"] is not None:
+        sec.bad("version_label", serving["version_label"], "set either version or version_label")
+    if serving["username"] is not None and serving["password"] is None:
+        sec.bad(
+            "username",
+            serving["username"],
+            f"needs a password in the environment variable {serving['password_env']}",
         )
-    if cfg.username is not None and cfg.password is None:
-        sec._bad(
-            "username", cfg.username, f"needs a password in the environment variable {password_env}"
-        )
-    return cfg
+    return ServingConfig(**serving)
 
 
 def _labels(sec: _Section, base: Path) -> LabelsConfig:
-    file = base / sec.text("file", "labels/imagenet1k.xlsx")
-    if not file.is_file():
-        sec._bad("file", str(file), "no such file; give the path of the label spreadsheet")
-    offset_raw = sec._get("offset")
-    offset: int | None = None
-    if isinstance(offset_raw, int) and not isinstance(offset_raw, bool) and offset_raw >= 0:
-        offset = offset_raw
-    elif offset_raw not in (None, "auto"):
-        sec._bad(
-            "offset", offset_raw, 'must be "auto" or a whole number >= 0 (1 = background class)'
+    labels = sec.read({"offset": _offset(sec)})
+    if str(labels["file"]) != MODEL_LABELS:
+        labels["file"] = base / labels["file"]
+        if not labels["file"].is_file():
+            sec.bad(
+                "file",
+                str(labels["file"]),
+                'no such file; give the path of the label spreadsheet, or "model" for the '
+                "names the model outputs itself",
+            )
+    return LabelsConfig(**labels)
+
+
+def _wecom(sec: _Section, base: Path, env: Mapping[str, str], transport: str) -> WeComConfig:
+    wecom = sec.read({"chats": _groups(sec, "chats", "chatids or userids", "chat")})
+    wecom["secret"] = env.get(wecom["secret_env"]) or None
+    if wecom["ca_file"] is not None:
+        wecom["ca_file"] = base / wecom["ca_file"]
+        if not wecom["ca_file"].is_file():
+            sec.bad("ca_file", str(wecom["ca_file"]), "no such file; give a PEM CA certificate")
+    if not str(wecom["ws_url"]).startswith(("wss://", "ws://")):
+        sec.bad("ws_url", wecom["ws_url"], f'must start with wss://, e.g. "{DEFAULT_WECOM_URL}"')
+    if transport == "wecom" and wecom["bot_id"] is None:
+        sec.bad(
+            "bot_id",
+            None,
+            'is required with [chat] transport = "wecom": the AI bot\'s '
+            "Bot ID from the WeCom admin console",
         )
-    return LabelsConfig(
-        file=file,
-        column=sec.text("column", LabelsConfig.column),
-        id_column=sec.text("id_column", LabelsConfig.id_column),
-        offset=offset,
-    )
+    return WeComConfig(**wecom)
 
 
-def _images(sec: _Section) -> ImagesConfig:
-    return ImagesConfig(
-        short_side_px=sec.integer("short_side_px", 320, minimum=32, maximum=4096, unit="pixels"),
-        max_bytes=sec.integer(
-            "max_bytes", 20_000_000, minimum=1024, maximum=500_000_000, unit="bytes"
-        ),
-        max_pixels=sec.integer(
-            "max_pixels", 60_000_000, minimum=10_000, maximum=500_000_000, unit="pixels"
-        ),
-        jpeg_quality=sec.integer("jpeg_quality", 95, minimum=30, maximum=100, unit="percent"),
-    )
-
-
-def _reply(sec: _Section) -> ReplyConfig:
-    return ReplyConfig(
-        template=sec.template("template", DEFAULT_TEMPLATE),
-        unsure_template=sec.template("unsure_template", DEFAULT_UNSURE_TEMPLATE),
-        top_k=sec.integer("top_k", 3, minimum=1, maximum=10, unit="labels"),
-        min_confidence=sec.number("min_confidence", 0.2, minimum=0, maximum=1, unit="probability"),
-        apology=sec.text("apology", DEFAULT_APOLOGY),
-        apology_interval_s=sec.number(
-            "apology_interval_s", 600.0, minimum=0, maximum=86400 * 7, unit="seconds"
-        ),
-    )
-
-
-def _wechat(sec: _Section, base: Path, env: Mapping[str, str]) -> WeChatConfig:
-    state = sec.optional_text("state_dir")
-    login_url = sec.text("login_url", DEFAULT_LOGIN_URL)
-    if not login_url.startswith(("http://", "https://")):
-        sec._bad(
-            "login_url",
-            login_url,
-            f'must start with http:// or https://, e.g. "{DEFAULT_LOGIN_URL}"',
+def _models(
+    raw: object, top: Mapping[str, Any], base: Path, env: Mapping[str, str], problems: list[str]
+) -> dict[str, ModelConfig]:
+    """[models.NAME] tables: [serving] and [labels] keys of their own over the top-level ones."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        problems.append("[models] must hold tables, e.g. [models.dogs.serving] with model = ...")
+        return {}
+    models = {}
+    for name, table in raw.items():
+        if not isinstance(table, Mapping) or set(table) - {"serving", "labels"}:
+            problems.append(
+                f"[models.{name}] may only hold [models.{name}.serving] and "
+                f"[models.{name}.labels] tables"
+            )
+            continue
+        parts = {}
+        for part in ("serving", "labels"):
+            merged = {**(top.get(part) or {}), **(table.get(part) or {})}
+            parts[part] = _Section(f"models.{name}.{part}", merged, problems, SECTIONS[part])
+        models[str(name)] = ModelConfig(
+            serving=_serving(parts["serving"], env), labels=_labels(parts["labels"], base)
         )
-    groups = sec.names("groups")
-    if "*" in groups and len(groups) > 1:
-        sec._bad("groups", list(groups), '"*" means every group; do not list names beside it')
-    interval = sec.number("min_send_interval_s", 1.0, minimum=0, maximum=600, unit="seconds")
-    return WeChatConfig(
-        state_dir=base / state if state else default_state_dir(env),
-        login_url=login_url.rstrip("/"),
-        groups=groups,
-        stickers=sec.text("stickers", "ignore", choices=STICKER_MODES),
-        private_chats=sec.flag("private_chats", False),
-        filehelper_audit=sec.flag("filehelper_audit", True),
-        min_send_interval_s=interval,
-        send_jitter_s=sec.number("send_jitter_s", 0.5, minimum=0, maximum=600, unit="seconds"),
-        send_retries=sec.integer("send_retries", 2, minimum=0, maximum=10, unit="retries"),
-        startup_grace_s=sec.number(
-            "startup_grace_s", 60.0, minimum=0, maximum=86400, unit="seconds"
-        ),
-        login_timeout_s=sec.number(
-            "login_timeout_s", 600.0, minimum=5, maximum=86400, unit="seconds"
-        ),
-        workers=sec.integer("workers", 2, minimum=1, maximum=32, unit="threads"),
-        queue_size=sec.integer("queue_size", 100, minimum=0, maximum=10_000, unit="pictures"),
-        shutdown_timeout_s=sec.number(
-            "shutdown_timeout_s", 15.0, minimum=0, maximum=600, unit="seconds"
-        ),
-        download_timeout_s=sec.number(
-            "download_timeout_s", 30.0, minimum=1, maximum=600, unit="seconds"
-        ),
+    return models
+
+
+def _read_sections(
+    raw: Mapping[str, Any], base: Path, env: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    secs = {name: _Section(name, raw.get(name), problems) for name in SECTIONS}
+    r, w = secs["reply"], secs["wechat"]
+    reply = r.read({k: _template(r, k) for k in ("template", "unsure_template")})
+    wechat = w.read(
+        {
+            "groups": _groups(w, "groups", "group names", "group"),
+            "login_url": _url(w, "login_url", DEFAULT_LOGIN_URL),
+        }
     )
-
-
-def _audit(sec: _Section, base: Path, state_dir: Path) -> AuditConfig:
-    path = sec.optional_text("path")
-    return AuditConfig(path=base / path if path else state_dir / "audit.sqlite3")
-
-
-def _status(sec: _Section) -> StatusConfig:
-    listen = sec._get("listen")
-    address: tuple[str, int] | None = None
-    if listen is not None and not isinstance(listen, str):
-        sec._bad("listen", listen, 'must be "host:port" in quotes, e.g. "127.0.0.1:8080"')
-    elif listen and listen.strip():
-        host, _, port = listen.strip().rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            sec._bad("listen", listen, 'must be "host:port", e.g. "127.0.0.1:8080", or "" for off')
-        else:
-            address = (host.strip("[]"), int(port))
-    return StatusConfig(
-        listen=address,
-        healthy_within_s=sec.number(
-            "healthy_within_s", 120.0, minimum=1, maximum=86400, unit="seconds"
-        ),
-        probe_interval_s=sec.number(
-            "probe_interval_s", 30.0, minimum=1, maximum=3600, unit="seconds"
-        ),
+    wechat["state_dir"] = (
+        base / wechat["state_dir"] if wechat["state_dir"] else default_state_dir(env)
     )
-
-
-SECTIONS = ("serving", "labels", "images", "reply", "wechat", "audit", "status")
+    audit = secs["audit"].read({})
+    audit["path"] = base / audit["path"] if audit["path"] else wechat["state_dir"] / "audit.sqlite3"
+    status = secs["status"].read({"listen": _listen(secs["status"])})
+    chat = ChatConfig(**secs["chat"].read({}))
+    models = _models(raw.get("models"), raw, base, env, problems)
+    wecom = _wecom(secs["wecom"], base, env, chat.transport)
+    for key, table in (
+        ("[wechat] group_models", wechat["group_models"]),
+        ("[wecom] chat_models", wecom.chat_models),
+    ):
+        for where, model in table.items():
+            if model not in models:
+                problems.append(
+                    f"{key} {where!r} = {model!r}: no [models.{model}] table; add one or use one "
+                    f"of: {', '.join(models) or '(none defined)'}"
+                )
+    return {
+        "serving": _serving(secs["serving"], env),
+        "labels": _labels(secs["labels"], base),
+        "images": ImagesConfig(**secs["images"].read({})),
+        "reply": ReplyConfig(**reply),
+        "wechat": WeChatConfig(**wechat),
+        "audit": AuditConfig(**audit),
+        "status": StatusConfig(**status),
+        "chat": chat,
+        "wecom": wecom,
+        "models": models,
+    }
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -396,35 +348,58 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         raise ConfigError(
             path, ["does not exist: pass --config PATH or create it from the example config.toml"]
-        ) from None
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [f"cannot be read: {exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"is not valid TOML: {exc}"]) from exc
     problems: list[str] = []
-    sections = {name: _Section(name, raw.get(name), problems) for name in SECTIONS}
-    base = path.resolve().parent
-    wechat = _wechat(sections["wechat"], base, env)
-    config = Config(
-        path=path,
-        serving=_serving(sections["serving"], env),
-        labels=_labels(sections["labels"], base),
-        images=_images(sections["images"]),
-        reply=_reply(sections["reply"]),
-        wechat=wechat,
-        audit=_audit(sections["audit"], base, wechat.state_dir),
-        status=_status(sections["status"]),
-    )
-    for sec in sections.values():
-        sec.finish()
+    sections = _read_sections(raw, path.resolve().parent, env, problems)
     for name in raw:
-        if name not in SECTIONS:
-            hint = difflib.get_close_matches(name, SECTIONS, n=1)
+        if name not in SECTIONS and name != "models":
+            hint = difflib.get_close_matches(name, [*SECTIONS, "models"], n=1)
             fix = f'did you mean "[{hint[0]}]"?' if hint else "remove it"
             problems.append(f"[{name}]: unknown section; {fix}")
     if problems:
         raise ConfigError(path, problems)
-    return config
+    return Config(path=path, **sections)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\u2005", "\\u2005") + '"'
+    if isinstance(value, Path):
+        return f'"{value.as_posix()}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def reference_rows() -> list[tuple[str, str, str]]:
+    """(key, default as written in TOML, doc) for every key, in declaration order."""
+    rows = []
+    for name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            if "doc" in f.metadata:
+                shown = f.metadata["shown"] or (
+                    "–" if default_of(f) is None else f"`{_toml(default_of(f))}`"
+                )
+                rows.append((f"`[{name}] {f.name}`", shown, f.metadata["doc"]))
+    return rows
+
+
+def reference_table() -> str:
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    lines += [f"| {key} | {default} | {doc} |" for key, default, doc in reference_rows()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference_table(), end="")

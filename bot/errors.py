@@ -2,6 +2,8 @@
 
     BotError                      anything the user can act on (CLI exit code 2)
     ├── ConfigError               config.toml is wrong: file, key, fix
+    ├── UsageError                a command-line argument is wrong (stats --since, --group)
+    ├── LocalError                this machine: a file, folder or port cannot be used
     ├── LabelError                the label table cannot be read or does not fit the model
     ├── ImageError                a picture cannot be used (empty, not an image, too big, a bomb)
     ├── ServingError              TF Serving
@@ -9,8 +11,9 @@
     │   ├── ServingRejected       it answered no (400, 404, 500, ...), with the server's message
     │   └── BadPrediction         it answered nonsense (missing keys, NaN, wrong shape)
     └── ChatError                 the chat side
-        ├── LoginRefused          WeChat refused the login (1203, missing wxsid, unreachable)
-        └── SessionEnded          WeChat ended a running session (1100/1101/1102)
+        ├── LoginRefused          the chat service refused the login (1203, no wxsid, bad secret)
+        ├── SessionEnded          the chat service ended a running session (1100/1101/1102)
+        └── DownloadFailed        a picture could not be downloaded from the chat service
 
 Foreign exceptions are translated once, at the adapter that meets them, with ``raise ... from``.
 """
@@ -34,6 +37,14 @@ class ConfigError(BotError):
             lines = "\n".join(f"  - {p}" for p in self.problems)
             text = f"{self.path} has {len(self.problems)} problems:\n{lines}"
         super().__init__(text)
+
+
+class UsageError(BotError):
+    """A command-line argument is wrong."""
+
+
+class LocalError(BotError):
+    """A local file, folder or port cannot be used (state folder, audit log, status page)."""
 
 
 class LabelError(BotError):
@@ -79,3 +90,7 @@ class LoginRefused(ChatError):
 
 class SessionEnded(ChatError):
     """The chat service ended a session that was running."""
+
+
+class DownloadFailed(ChatError):
+    """A picture could not be downloaded from the chat service."""

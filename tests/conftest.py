@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,14 @@ REPO = Path(__file__).resolve().parent.parent
 LABELS_XLSX = REPO / "labels" / "imagenet1k.xlsx"
 
 WriteConfig = Callable[..., Path]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 @pytest.fixture
@@ -42,3 +51,12 @@ def tfs() -> Iterator[FakeTFServing]:
     """A TF Serving stand-in serving the official ResNet-50's signature (1001 classes)."""
     with FakeTFServing(ModelSpec()) as srv:
         yield srv
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e and tests/standins is end to end: `pytest -m "not e2e"` runs
+    the core and adapter tests alone, in seconds."""
+    for item in items:
+        parts = item.path.relative_to(REPO / "tests").parts
+        if parts[0] in ("e2e", "standins"):
+            item.add_marker(pytest.mark.e2e)

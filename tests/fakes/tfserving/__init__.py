@@ -18,6 +18,11 @@ against ``tensorflow_serving/model_servers/http_rest_api_{handler,util}.cc``,
 * Errors as ``{"error": "..."}`` with TF status -> HTTP code mapping; gzip request bodies;
   HTTP/1.1 keep-alive; TCP_NODELAY.
 
+Model kinds (issue 11, :mod:`tests.fakes.tfserving.kinds`): seed 000's base64-text model
+(``input_kind="base64_text"``: scalar web-safe base64 text, TF's ``DecodeBase64``/``DecodePng``
+errors with node annotations), logits-only (``outputs="logits"``), Estimator named classes
+(``outputs="classes_scores"``) and a 120-class model with its label table (``dogs120.csv``).
+
 The "model" is deterministic: see :func:`default_classify` / :func:`image_for_class`.
 
 The image <-> class scheme and the preprocessing that the server undoes for tensor models are
@@ -47,6 +52,7 @@ Known differences from the real server
   only (the real worker pool serves every REST call).
 """
 
+from tests.fakes.tfserving.b64text import tf_base64_decode
 from tests.fakes.tfserving.cli import main
 from tests.fakes.tfserving.images import (
     class_from_mean,
@@ -54,18 +60,37 @@ from tests.fakes.tfserving.images import (
     image_for_class,
     jpeg_bytes,
 )
+from tests.fakes.tfserving.kinds import (
+    DOGS120_CSV,
+    DogBreed,
+    dog_breeds,
+    dogs120_spec,
+    logits_spec,
+    named_classes_spec,
+    seed000_spec,
+    write_dogs120_csv,
+)
 from tests.fakes.tfserving.server import FakeTFServing
 from tests.fakes.tfserving.spec import FaultScope as FaultScope
 from tests.fakes.tfserving.spec import InputKind as InputKind
 from tests.fakes.tfserving.spec import ModelSpec, RecordedRequest
 
 __all__ = [
+    "DOGS120_CSV",
+    "DogBreed",
     "FakeTFServing",
     "ModelSpec",
     "RecordedRequest",
     "class_from_mean",
     "default_classify",
+    "dog_breeds",
+    "dogs120_spec",
     "image_for_class",
     "jpeg_bytes",
+    "logits_spec",
     "main",
+    "named_classes_spec",
+    "seed000_spec",
+    "tf_base64_decode",
+    "write_dogs120_csv",
 ]

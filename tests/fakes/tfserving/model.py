@@ -9,9 +9,11 @@ from typing import Any, cast
 
 from PIL import Image
 
+from tests.fakes.tfserving.b64text import decode_base64_text_input
 from tests.fakes.tfserving.errors import _invalid, _TFError
 from tests.fakes.tfserving.images import _decode_image, _tensor_to_image, default_classify
-from tests.fakes.tfserving.rjson import _f32, _PrettyWriter, _write_decimal
+from tests.fakes.tfserving.outputs import output_rows
+from tests.fakes.tfserving.rjson import _PrettyWriter, _rj_string, _write_decimal
 from tests.fakes.tfserving.spec import ModelSpec, _Signature
 from tests.fakes.tfserving.tensors import _shape_str, _Tensor
 
@@ -90,25 +92,21 @@ class _ModelRunner:
         self, spec: ModelSpec, signature: _Signature, tensors: dict[str, _Tensor], row: bool
     ) -> str:
         tensor = tensors[spec.alias] if spec.alias in tensors else next(iter(tensors.values()))
-        self._graph_shape_check(spec, tensor, row)
-        batch = tensor.shape[0]
         images: list[Image.Image] = []
         ranges: list[tuple[float, float]] = []
-        if spec.input_kind == "b64":
+        if spec.input_kind == "base64_text":
+            images = [decode_base64_text_input(tensor.shape, tensor.values)]
+        elif spec.input_kind == "b64":
+            self._graph_shape_check(spec, tensor, row)
             images = [_decode_image(cast(bytes, v)) for v in tensor.values]
         else:
+            self._graph_shape_check(spec, tensor, row)
             n = spec.height * spec.width * 3
-            for i in range(batch):
+            for i in range(tensor.shape[0]):
                 chunk = tensor.values[i * n : (i + 1) * n]
                 ranges.append((float(min(chunk)), float(max(chunk))))
                 images.append(_tensor_to_image(chunk, spec.height, spec.width, spec))
-        classify = spec.classify
-        classes: list[int] = []
-        for img in images:
-            k = classify(img) if classify is not None else default_classify(img, spec.num_classes)
-            if not 0 <= int(k) < spec.num_classes:
-                raise _TFError("INTERNAL", f"classify() returned {k} outside 0..{spec.num_classes}")
-            classes.append(int(k))
+        classes = classify_images(spec, images)
         with self._lock:
             self._images.extend(images)
             self._ranges.extend(ranges)
@@ -119,33 +117,18 @@ class _ModelRunner:
                 return bytes(override).decode("utf-8", "surrogateescape")
             return json.dumps(override, indent=4)
 
-        n_cls = spec.num_classes
-        rest = (1.0 - spec.top_probability) / (n_cls - 1) if n_cls > 1 else 0.0
-        top_txt = _write_decimal(_f32(spec.top_probability), single=True)
-        rest_txt = _write_decimal(_f32(rest), single=True)
-
-        def prob_row(k: int) -> list[str]:
-            vals = [rest_txt] * n_cls
-            vals[k] = top_txt
-            return vals
-
-        outputs: dict[str, tuple[str, list[Any]]] = {}
-        for alias in sorted(signature.outputs):
-            if alias == "classes":
-                outputs[alias] = ("int", [str(k) for k in classes])
-            else:
-                outputs[alias] = ("probs", [prob_row(k) for k in classes])
+        outputs = output_rows(spec, signature, classes)
         w = _PrettyWriter()
         w.start_object()
         multi = len(outputs) > 1
         if row:
             w.key("predictions")
             w.start_array()
-            for i in range(batch):
+            for i in range(len(classes)):
                 if multi:
                     w.start_object()
                 w.single_line = True
-                for alias, (kind, per_example) in outputs.items():
+                for alias, kind, per_example in outputs:
                     if multi:
                         w.key(alias)
                     self._write_example(w, kind, per_example[i])
@@ -157,7 +140,7 @@ class _ModelRunner:
             w.key("outputs")
             if multi:
                 w.start_object()
-            for alias, (kind, per_example) in outputs.items():
+            for alias, kind, per_example in outputs:
                 if multi:
                     w.key(alias)
                 w.start_array()
@@ -172,9 +155,29 @@ class _ModelRunner:
     @staticmethod
     def _write_example(w: _PrettyWriter, kind: str, item: Any) -> None:
         if kind == "int":
-            w.raw(cast(str, item))
+            w.raw(str(item))
             return
         w.start_array()
-        for text in cast(list[str], item):
+        cache: dict[Any, str] = {}
+        for value in cast(list[Any], item):
+            text = cache.get(value)
+            if text is None:
+                text = _rj_string(value) if kind == "str" else _write_decimal(value, single=True)
+                cache[value] = text
             w.raw(text)
         w.end_array()
+
+
+def classify_images(spec: ModelSpec, images: list[Image.Image]) -> list[int]:
+    """The model's winning class for each image (``spec.classify`` or the colour-bin scheme)."""
+    classes: list[int] = []
+    for img in images:
+        k = (
+            spec.classify(img)
+            if spec.classify is not None
+            else default_classify(img, spec.num_classes)
+        )
+        if not 0 <= int(k) < spec.num_classes:
+            raise _TFError("INTERNAL", f"classify() returned {k} outside 0..{spec.num_classes}")
+        classes.append(int(k))
+    return classes

@@ -1,0 +1,163 @@
+"""What the bot knows about itself: login state, QR code, counts, TF Serving's health.
+
+One ``Telemetry`` object is told about login, the QR code, outcomes and TF Serving's answers,
+reads the live parts (receive loop, pause, send queue) through the callables it is built
+with, and serves the status page (``/``, ``/healthz``, ``/metrics``). Metrics use
+prometheus-client with a registry of its own (no process-wide globals).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import Counter as PromCounter
+
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class Snapshot:
+    phase: str
+    nickname: str
+    uptime_s: float
+    groups: list[str]
+    counts: dict[str, int]
+    paused: bool
+    serving_ok: bool
+    serving_detail: str
+    receiving: bool
+    qr_version: int
+    send_queue: int
+    health: dict[str, bool] = field(default_factory=dict)
+
+
+class Telemetry:
+    def __init__(
+        self,
+        *,
+        healthy_within_s: float,
+        receiving: Callable[[], bool],
+        paused: Callable[[], bool],
+        send_queue: Callable[[], int],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started = clock()
+        self.healthy_within_s = healthy_within_s
+        self.phase = "starting"  # starting, waiting_for_scan, logged_in, stopped
+        self.nickname = ""
+        self.groups: list[str] = []
+        self.paused = paused
+        self._qr: bytes = b""
+        self._qr_version = 0
+        self._counts: Counter[str] = Counter()
+        self._serving_ok_at: float | None = None
+        self._serving_detail = "not contacted yet"
+        self.receiving = receiving
+        self.send_queue = send_queue
+        self.registry = CollectorRegistry()
+        self._pictures = PromCounter(
+            "wechat_vision_bot_pictures",
+            "Pictures by outcome and group",
+            ["outcome", "group"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "wechat_vision_bot_classification_seconds",
+            "Time from picture bytes to verdict",
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        Gauge(
+            "wechat_vision_bot_send_queue",
+            "Messages waiting for the paced sender",
+            registry=self.registry,
+        ).set_function(lambda: self.send_queue())
+        Gauge(
+            "wechat_vision_bot_logged_in",
+            "1 when logged in to WeChat and receiving",
+            registry=self.registry,
+        ).set_function(lambda: 1.0 if self.phase == "logged_in" and self.receiving() else 0.0)
+        Gauge(
+            "wechat_vision_bot_serving_up",
+            "1 when TF Serving answered recently",
+            registry=self.registry,
+        ).set_function(lambda: 1.0 if self._serving_fresh() else 0.0)
+
+    # -- updates ---------------------------------------------------------------------------
+    def qr_code(self, png: bytes) -> None:
+        with self._lock:
+            self._qr, self.phase = png, "waiting_for_scan"
+            self._qr_version += 1
+
+    def logged_in(self, nickname: str, groups: list[str]) -> None:
+        with self._lock:
+            self.nickname, self.groups, self.phase = nickname, groups, "logged_in"
+            self._qr = b""
+            self._qr_version += 1
+
+    def groups_resolved(self, groups: list[str]) -> None:
+        with self._lock:
+            self.groups = groups
+
+    def stopped(self) -> None:
+        with self._lock:
+            self.phase = "stopped"
+
+    def picture(self, group: str, outcome: str, latency_ms: float | None) -> None:
+        with self._lock:
+            self._counts[outcome] += 1
+        self._pictures.labels(outcome=outcome, group=group).inc()
+        if latency_ms is not None:
+            self._latency.observe(latency_ms / 1000.0)
+            self.serving_answered()
+
+    def serving_answered(self) -> None:
+        with self._lock:
+            self._serving_ok_at = self._clock()
+            self._serving_detail = "answering"
+
+    def serving_failed(self, detail: str) -> None:
+        with self._lock:
+            self._serving_detail = detail
+            self._serving_ok_at = None  # a failed call means it is not answering now
+
+    # -- reads -----------------------------------------------------------------------------
+    def _serving_fresh(self) -> bool:
+        ok_at = self._serving_ok_at
+        return ok_at is not None and self._clock() - ok_at <= self.healthy_within_s
+
+    def qr_png(self) -> tuple[int, bytes]:
+        with self._lock:
+            return self._qr_version, self._qr
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            counts = dict(self._counts)
+            detail = self._serving_detail
+        receiving = self.receiving()
+        logged_in = self.phase == "logged_in"
+        serving = self._serving_fresh()
+        return Snapshot(
+            phase=self.phase,
+            nickname=self.nickname,
+            uptime_s=self._clock() - self._started,
+            groups=list(self.groups),
+            counts=counts,
+            paused=self.paused(),
+            serving_ok=serving,
+            serving_detail=detail,
+            receiving=receiving,
+            qr_version=self._qr_version,
+            send_queue=self.send_queue(),
+            health={"wechat_login": logged_in, "receive_loop": receiving, "tf_serving": serving},
+        )
+
+    def metrics(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""The WeChat transport over itchat (itchat-uos): the only package that imports itchat."""

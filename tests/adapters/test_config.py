@@ -1,0 +1,139 @@
+"""config.toml: the shipped example loads; every wrong value is named with its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config
+from bot.core.settings import DEFAULT_TEMPLATE
+from bot.errors import ConfigError
+from tests.conftest import REPO, WriteConfig
+
+
+def test_shipped_example_config_is_valid_and_uses_the_seed_reply() -> None:
+    config = load_config(REPO / "config.toml", env={})
+    assert config.serving.url == "http://127.0.0.1:8501"
+    assert config.serving.model == "resnet"
+    assert config.labels.file == REPO / "labels" / "imagenet1k.xlsx"
+    assert config.labels.column == "class_ZH"
+    assert config.labels.offset is None
+    assert config.reply.template == DEFAULT_TEMPLATE
+    assert config.reply.top_k == 3
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "names.csv").write_text("class_NO,name\n0,a\n", encoding="utf-8")
+    path = tmp_path / "cfg.toml"
+    path.write_text('[labels]\nfile = "sub/names.csv"\ncolumn = "name"\n', encoding="utf-8")
+    assert load_config(path, env={}).labels.file == tmp_path / "sub" / "names.csv"
+
+
+@pytest.mark.parametrize(
+    "extra,expected",
+    [
+        ("[serving]\ntimeout_s = -1\n", "[serving] timeout_s = -1: must be a number of seconds"),
+        ('[serving]\ntimeout_s = "fast"\n', "[serving] timeout_s = 'fast': must be a number"),
+        ('[serving]\nurl = "localhost:8501"\n', "must start with http:// or https://"),
+        (
+            '[serving]\nmodle = "resnet"\n',
+            "[serving] modle = 'resnet': unknown key; did you mean \"model\"?",
+        ),
+        ('[serving]\ninput = "png"\n', 'must be one of "auto", "jpeg", "tensor"'),
+        ('[serving]\nvalue_range = "0-1"\n', 'must be one of "0_1", "-1_1", "0_255", "caffe"'),
+        (
+            '[serving]\nversion = 2\nversion_label = "stable"\n',
+            "set either version or version_label",
+        ),
+        ('[serving]\nusername = "bot"\n', "needs a password in the environment variable"),
+        ('[labels]\nfile = "nope.xlsx"\n', "[labels] file = "),
+        ("[labels]\noffset = -1\n", 'must be "auto" or a whole number >= 0'),
+        (
+            "[reply]\ntop_k = 0\n",
+            "[reply] top_k = 0: must be a whole number of labels from 1 to 10",
+        ),
+        ("[reply]\nmin_confidence = 1.5\n", "[reply] min_confidence = 1.5"),
+        ('[reply]\ntemplate = "{user} {label}"\n', "is not a valid template"),
+        ("[images]\nshort_side_px = 10.5\n", "must be a whole number of pixels"),
+        ('[sevring]\nurl = "http://x"\n', '[sevring]: unknown section; did you mean "[serving]"?'),
+        ("serving = 3\n", "[serving] must be a table"),
+    ],
+)
+def test_each_wrong_value_names_file_key_and_fix(tmp_path: Path, extra: str, expected: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(extra, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(path) in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_all_problems_are_reported_together(write_config: WriteConfig) -> None:
+    path = write_config("[reply]\ntop_k = 99\n", serving="timeout_s = 0\nretries = -2")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert len(err.value.problems) == 3
+
+
+def test_missing_config_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist: pass --config PATH"):
+        load_config(tmp_path / "absent.toml", env={})
+
+
+def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[serving\nurl=", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config(path, env={})
+
+
+def test_secrets_come_from_the_environment_and_stay_out_of_repr(write_config: WriteConfig) -> None:
+    path = write_config(serving='token_env = "MY_TOKEN"')
+    config = load_config(path, env={"MY_TOKEN": "s3cret-token"})
+    assert config.serving.token == "s3cret-token"
+    assert "s3cret-token" not in repr(config)
+
+
+def test_offset_accepts_auto_and_whole_numbers(write_config: WriteConfig) -> None:
+    assert load_config(write_config('offset = "auto"\n'), env={}).labels.offset is None
+    assert load_config(write_config("offset = 1\n"), env={}).labels.offset == 1
+
+
+def test_state_folder_defaults_to_the_users_state_directory(write_config: WriteConfig) -> None:
+    config = load_config(write_config(), env={"XDG_STATE_HOME": "/var/lib/me"})
+    assert config.wechat.state_dir == Path("/var/lib/me/wechat-vision-bot")
+    assert config.audit.path == Path("/var/lib/me/wechat-vision-bot/audit.sqlite3")
+    assert load_config(write_config(), env={"HOME": "/home/u"}).wechat.state_dir == Path(
+        "/home/u/.local/state/wechat-vision-bot"
+    )
+
+
+def test_shipped_example_whitelists_a_group_and_keeps_the_seed_filehelper_audit() -> None:
+    config = load_config(REPO / "config.toml", env={})
+    assert config.wechat.groups == ("我们一家",)
+    assert config.wechat.filehelper_audit is True
+    assert config.wechat.min_send_interval_s == 1.0
+    assert config.wechat.login_url == "https://login.weixin.qq.com"
+
+
+@pytest.mark.parametrize(
+    "extra,expected",
+    [
+        ('[wechat]\ngroups = "我们一家"\n', "must be a list of group names"),
+        ('[wechat]\ngroups = ["*", "我们一家"]\n', '"*" means every group'),
+        ('[wechat]\nstickers = "yes"\n', 'must be one of "ignore", "classify"'),
+        ('[wechat]\nprivate_chats = "no"\n', "must be true or false"),
+        ("[wechat]\nmin_send_interval_s = -1\n", "[wechat] min_send_interval_s = -1"),
+        ("[wechat]\nworkers = 0\n", "[wechat] workers = 0"),
+        ('[wechat]\nlogin_url = "weixin.qq.com"\n', "must start with http://"),
+        ('[audit]\npaht = "a.db"\n', "[audit] paht = 'a.db': unknown key; did you mean \"path\"?"),
+    ],
+)
+def test_wrong_wechat_and_audit_values_are_named(
+    write_config: WriteConfig, extra: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(extra), env={})
+    assert expected in str(err.value)

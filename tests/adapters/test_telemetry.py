@@ -1,0 +1,47 @@
+"""Telemetry: counts, health and the Prometheus text, driven directly with a fake clock."""
+
+from __future__ import annotations
+
+from bot.adapters.telemetry import Telemetry
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def telemetry(clock: Clock, *, receiving: bool = True) -> Telemetry:
+    return Telemetry(
+        healthy_within_s=120.0,
+        receiving=lambda: receiving,
+        paused=lambda: False,
+        send_queue=lambda: 3,
+        clock=clock,
+    )
+
+
+def test_group_names_with_quotes_are_escaped_in_the_metrics_text() -> None:
+    t = telemetry(Clock())
+    t.picture('群 "引号"', "replied", 120.0)
+    text = t.metrics().decode()
+    assert 'wechat_vision_bot_pictures_total{group="群 \\"引号\\"",outcome="replied"} 1.0' in text
+    assert "wechat_vision_bot_send_queue 3.0" in text
+    assert t.snapshot().counts == {"replied": 1}
+
+
+def test_tf_serving_is_healthy_only_within_healthy_within_s_of_its_last_answer() -> None:
+    clock = Clock()
+    t = telemetry(clock)
+    t.logged_in("我", [])
+    assert t.snapshot().health == {"wechat_login": True, "receive_loop": True, "tf_serving": False}
+    t.serving_answered()
+    assert t.snapshot().health["tf_serving"] is True
+    clock.now += 121.0
+    assert t.snapshot().health["tf_serving"] is False
+    t.serving_answered()
+    t.serving_failed("down")
+    assert t.snapshot().health["tf_serving"] is False
+    assert t.snapshot().serving_detail == "down"
