@@ -16,7 +16,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bot import app
+from bot.app import bot as app
+from bot.app.checks import check
+from bot.app.models import connect_model
 from bot.config import DEFAULT_CONFIG_PATH, load_config
 from bot.core.pipeline import format_probability
 from bot.errors import BotError, ServingUnavailable
@@ -94,7 +96,7 @@ def _setup_logging(verbose: bool, level: int) -> None:
 
 def cmd_check(config_path: Path) -> int:
     config = load_config(config_path)
-    for topic, finding in app.check(config):
+    for topic, finding in check(config):
         print(f"{topic:<8} {finding}")
     print("ok: ready to classify")
     return 0
@@ -102,7 +104,7 @@ def cmd_check(config_path: Path) -> int:
 
 def cmd_classify(config_path: Path, images: list[Path], model_name: str | None) -> int:
     config = load_config(config_path)
-    model = app.connect_model(config, model_name)
+    model = connect_model(config, model_name)
     failed = 0
     bar = tqdm(images, unit="img", disable=None if len(images) > 1 else True, file=sys.stderr)
     for path in bar:

@@ -11,8 +11,8 @@ import time
 from types import FrameType
 from typing import TextIO
 
-from bot import app
 from bot.adapters.telemetry import Telemetry
+from bot.app import bot as app
 from bot.core.live import ModelSet
 from bot.core.settings import Config
 from bot.errors import BotError, ServingError, ServingUnavailable

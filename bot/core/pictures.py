@@ -57,6 +57,12 @@ class Picture:
     from_self: bool
     created_at: float
     fetch: Callable[[], bytes] = field(repr=False, compare=False)
+    reply_to: str | None = None
+    """Where the answer goes when it is not simply ``chat_id`` (WeCom: the callback to answer)."""
+
+    @property
+    def answer_to(self) -> str:
+        return self.reply_to or self.chat_id
 
 
 class Audience(Protocol):
@@ -260,7 +266,7 @@ class PictureService:
                 self._finish(pic, failed, f"{summary} (回复发送失败)")
 
         log.info("picture %s: %s", pic.msg_id, summary)
-        if not self._outbox.post(pic.chat_id, text, on_done=sent):
+        if not self._outbox.post(pic.answer_to, text, on_done=sent):
             sent(False)
 
     def _maybe_apologise(self, pic: Picture) -> None:
@@ -272,7 +278,7 @@ class PictureService:
         if last is not None and now - last < interval:
             return
         self._last_apology[pic.chat_id] = now
-        self._outbox.post(pic.chat_id, self.reply.apology)
+        self._outbox.post(pic.answer_to, self.reply.apology)
 
     def _finish(self, pic: Picture, result: Outcome, line: str) -> None:
         self._audit.finish(pic.msg_id, result)
