@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.common import REPO, Row, Section, render_table
 
-NAMES = ("photos", "burst", "fidelity", "footprint")
+NAMES = ("photos", "burst", "fidelity", "footprint", "fairness")
 
 
 def _run_one(name: str, quick: bool, serving_url: str) -> Section:
@@ -32,6 +32,10 @@ def _run_one(name: str, quick: bool, serving_url: str) -> Section:
         from bench import burst
 
         return burst.run(quick=quick)
+    if name == "fairness":
+        from bench import fairness
+
+        return fairness.run(quick=quick)
     if name == "fidelity":
         from bench import fidelity
 

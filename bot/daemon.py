@@ -13,6 +13,7 @@ from typing import TextIO
 
 from bot.adapters.telemetry import Telemetry
 from bot.app import bot as app
+from bot.app.checks import audience_warning
 from bot.core.live import ModelSet
 from bot.core.settings import Config
 from bot.errors import BotError, ServingError, ServingUnavailable
@@ -67,7 +68,8 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         )
         print(f"Logged in as {bot.chat.account}.", file=out, flush=True)
         targets = bot.chat.resolve_targets(config.wechat.groups)
-        for line in targets:
+        warning = audience_warning(config)
+        for line in [*targets, *([warning] if warning else [])]:
             print(line, file=out, flush=True)
         bot.telemetry.logged_in(bot.chat.account, targets)
         threading.Thread(

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
+MAX_GROUP_LABELS = 50  # distinct `group` label values; the rest are counted as OTHER_GROUPS
+OTHER_GROUPS = "(other)"
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -57,6 +59,7 @@ class Telemetry:
         self._qr: bytes = b""
         self._qr_version = 0
         self._counts: Counter[str] = Counter()
+        self._labelled: set[str] = set()
         self._serving_ok_at: float | None = None
         self._serving_detail = "not contacted yet"
         self.receiving = receiving
@@ -110,10 +113,23 @@ class Telemetry:
         with self._lock:
             self.phase = "stopped"
 
-    def picture(self, group: str, outcome: str, latency_ms: float | None) -> None:
+    def _group_label(self, group: str | None) -> str:
+        """Only chats the bot serves are named, and at most MAX_GROUP_LABELS of them: a metric
+        series per name would otherwise publish every group that posts, without bound."""
+        if group is None:
+            return OTHER_GROUPS
+        with self._lock:
+            if group in self._labelled or len(self._labelled) < MAX_GROUP_LABELS:
+                self._labelled.add(group)
+                return group
+        return OTHER_GROUPS
+
+    def picture(self, group: str | None, outcome: str, latency_ms: float | None) -> None:
+        """A picture's outcome; ``group`` is the served chat's label, None for chats the bot
+        does not serve."""
         with self._lock:
             self._counts[outcome] += 1
-        self._pictures.labels(outcome=outcome, group=group).inc()
+        self._pictures.labels(outcome=outcome, group=self._group_label(group)).inc()
         if latency_ms is not None:
             self._latency.observe(latency_ms / 1000.0)
             self.serving_answered()

@@ -1,32 +1,33 @@
-"""One sender for every outgoing message, paced so the account is not flagged.
+"""One sender for every outgoing message, paced so the account is not flagged, fair between
+chats.
 
 WeChat flags accounts that send fast ("发送消息过于频繁" after ~60 rapid sends), so every
-reply and every file-helper line goes through one queue drained by one thread that keeps at
-least ``min_interval_s`` (plus random jitter) between sends and retries failures a bounded
-number of times.
+reply and every file-helper line goes through one sender thread that keeps at least
+``min_interval_s`` (plus random jitter) between sends and retries failures a bounded number
+of times. Messages wait in one queue per chat ("lane") and the lanes take turns, so thirty
+pictures from one group do not hold back the next group's single answer.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 log = logging.getLogger(__name__)
 
+MAX_QUEUED = 1000
+
 
 class TextSender(Protocol):
     def send_text(self, chat_id: str, text: str) -> bool:
         """Send one message; False (or an exception) means it failed."""
         ...
-
-
-MAX_QUEUED = 1000
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,10 @@ class _Item:
     on_done: Callable[[bool], None] | None
 
 
-_STOP = object()
-
-
 class PacedSender:
     """Sends queued messages one at a time, ``min_interval_s`` plus up to ``jitter_s`` apart
-    (measured from the end of one send to the start of the next), retrying failures."""
+    (measured from the end of one send to the start of the next), retrying failures; the
+    chats with messages waiting are served round-robin."""
 
     def __init__(
         self,
@@ -62,27 +61,67 @@ class PacedSender:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queued)
+        self._max_queued = max_queued
+        self._lanes: dict[str, deque[_Item]] = {}
+        self._turns: deque[str] = deque()  # lanes with messages, in serving order
+        self._count = 0
+        self._busy = False
+        self._cond = threading.Condition()
         self._last_send: float | None = None
-        self._stopping = threading.Event()
+        self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="paced-sender", daemon=True)
         self._thread.start()
 
-    def post(self, chat_id: str, text: str, on_done: Callable[[bool], None] | None = None) -> bool:
-        """Queue a message; False if the queue is full or the sender is closing."""
-        if self._stopping.is_set():
-            return False
-        try:
-            self._queue.put_nowait(_Item(chat_id, text, on_done))
-        except queue.Full:
-            log.error(
-                "send queue full (%d): dropping a message to %s", self._queue.qsize(), chat_id
-            )
-            return False
+    def post(
+        self,
+        chat_id: str,
+        text: str,
+        on_done: Callable[[bool], None] | None = None,
+        *,
+        lane: str | None = None,
+    ) -> bool:
+        """Queue a message; False if the queue is full or the sender is closing.
+
+        ``lane`` is the chat it counts against for fairness (default ``chat_id``).
+        """
+        key = chat_id if lane is None else lane
+        with self._cond:
+            if self._stopping:
+                return False
+            if self._count >= self._max_queued:
+                log.error("send queue full (%d): dropping a message to %s", self._count, key)
+                return False
+            waiting = self._lanes.setdefault(key, deque())
+            if not waiting:
+                self._turns.append(key)
+            waiting.append(_Item(chat_id, text, on_done))
+            self._count += 1
+            self._cond.notify_all()
         return True
 
     def queued(self) -> int:
-        return self._queue.qsize()
+        with self._cond:
+            return self._count
+
+    def _next(self) -> _Item | None:
+        """The next lane's oldest message, waiting for one; None once closing and empty."""
+        with self._cond:
+            while not self._turns:
+                self._busy = False
+                self._cond.notify_all()
+                if self._stopping:
+                    return None
+                self._cond.wait()
+            key = self._turns.popleft()
+            waiting = self._lanes[key]
+            item = waiting.popleft()
+            if waiting:
+                self._turns.append(key)  # back of the line: other chats go first
+            else:
+                del self._lanes[key]
+            self._count -= 1
+            self._busy = True
+            return item
 
     def _wait_turn(self) -> None:
         if self._last_send is None:
@@ -103,39 +142,35 @@ class PacedSender:
             # Counted from the end of a send: what the server sees is the gap between arrivals.
             self._last_send = self._clock()
 
+    def _deliver(self, item: _Item) -> None:
+        ok = False
+        for attempt in range(self._retries + 1):
+            ok = self._send_once(item)
+            if ok:
+                break
+            log.warning(
+                "send to %s failed (attempt %d/%d)", item.chat_id, attempt + 1, self._retries + 1
+            )
+        if item.on_done is not None:
+            try:
+                item.on_done(ok)
+            except Exception:
+                log.exception("send callback failed")
+
     def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            assert isinstance(item, _Item)
-            ok = False
-            for attempt in range(self._retries + 1):
-                ok = self._send_once(item)
-                if ok:
-                    break
-                log.warning(
-                    "send to %s failed (attempt %d/%d)",
-                    item.chat_id,
-                    attempt + 1,
-                    self._retries + 1,
-                )
-            if item.on_done is not None:
-                try:
-                    item.on_done(ok)
-                except Exception:
-                    log.exception("send callback failed")
+        while (item := self._next()) is not None:
+            self._deliver(item)
 
     def close(self, timeout_s: float) -> bool:
         """Stop taking messages, send what is queued within ``timeout_s``; True if drained."""
-        self._stopping.set()
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                self._queue.put(_STOP, timeout=max(0.01, deadline - time.monotonic()))
-                break
-            except queue.Full:
-                if time.monotonic() >= deadline:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            while self._count or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     return False
+                self._cond.wait(left)
         self._thread.join(max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()

@@ -79,6 +79,10 @@ class Audience(Protocol):
         """The named model for this picture's chat, or None for the default model."""
         ...
 
+    def label(self, pic: Picture) -> str | None:
+        """A name for the picture's chat in metrics; None if the bot does not serve it."""
+        ...
+
 
 def screen(
     pic: Picture, audience: Audience, *, started_at: float, startup_grace_s: float
@@ -103,8 +107,15 @@ class RecogniserSource(Protocol):
 
 class Outbox(Protocol):
     def post(
-        self, chat_id: str, text: str, on_done: Callable[[bool], None] | None = None
-    ) -> bool: ...
+        self,
+        chat_id: str,
+        text: str,
+        on_done: Callable[[bool], None] | None = None,
+        *,
+        lane: str | None = None,
+    ) -> bool:
+        """Queue ``text`` for ``chat_id``; ``lane`` is the chat it takes turns as (fairness)."""
+        ...
 
 
 class AuditStore(Protocol):
@@ -118,7 +129,9 @@ class AuditStore(Protocol):
 class Events(Protocol):
     """What the service reports as it goes (telemetry)."""
 
-    def picture(self, group: str, outcome: str, latency_ms: float | None) -> None: ...
+    def picture(self, group: str | None, outcome: str, latency_ms: float | None) -> None:
+        """An outcome; ``group`` labels a served chat, None a chat the bot does not serve."""
+        ...
 
     def serving_failed(self, detail: str) -> None: ...
 
@@ -192,7 +205,7 @@ class PictureService:
                 pic.msg_id, chat=pic.chat_name, sender=pic.sender, outcome="ignored", reason=reason
             )
             if claimed:
-                self._events.picture(pic.chat_name, "ignored", None)
+                self._events.picture(self.audience.label(pic), "ignored", None)
             log.info("picture %s in %s from %s ignored: %s", pic.msg_id, where, who, reason)
             return
         if not self._audit.claim(pic.msg_id, chat=pic.chat_name, sender=pic.sender):
@@ -266,7 +279,7 @@ class PictureService:
                 self._finish(pic, failed, f"{summary} (回复发送失败)")
 
         log.info("picture %s: %s", pic.msg_id, summary)
-        if not self._outbox.post(pic.answer_to, text, on_done=sent):
+        if not self._outbox.post(pic.answer_to, text, on_done=sent, lane=pic.chat_id):
             sent(False)
 
     def _maybe_apologise(self, pic: Picture) -> None:
@@ -278,11 +291,11 @@ class PictureService:
         if last is not None and now - last < interval:
             return
         self._last_apology[pic.chat_id] = now
-        self._outbox.post(pic.answer_to, self.reply.apology)
+        self._outbox.post(pic.answer_to, self.reply.apology, lane=pic.chat_id)
 
     def _finish(self, pic: Picture, result: Outcome, line: str) -> None:
         self._audit.finish(pic.msg_id, result)
-        self._events.picture(pic.chat_name, result.outcome, result.latency_ms)
+        self._events.picture(self.audience.label(pic), result.outcome, result.latency_ms)
         if self._owner_chat is not None:
             when = datetime.fromtimestamp(pic.created_at).strftime("%Y-%m-%d %H:%M:%S")
             where = display_name(pic.chat_name) if pic.is_group else "私聊"

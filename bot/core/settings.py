@@ -258,12 +258,18 @@ class WeChatConfig:
             return 'sticker ([wechat] stickers = "ignore")'
         if not pic.is_group and not self.private_chats:
             return "private chat ([wechat] private_chats = false)"
-        if pic.is_group and not (
-            "*" in self.groups
-            or normalise_name(pic.chat_name) in {normalise_name(g) for g in self.groups}
-        ):
+        if pic.is_group and not self._listed(pic.chat_name):
             return "group not in [wechat] groups"
         return None
+
+    def _listed(self, group: str) -> bool:
+        return "*" in self.groups or normalise_name(group) in map(normalise_name, self.groups)
+
+    def label(self, pic: Picture) -> str | None:
+        """The group's name for metrics when the bot answers there; None otherwise."""
+        if not pic.is_group:
+            return "private" if self.private_chats else None
+        return normalise_name(pic.chat_name) if self._listed(pic.chat_name) else None
 
     def model_for(self, pic: Picture) -> str | None:
         """The named model for this picture's group, or None for the default model."""
@@ -314,6 +320,9 @@ class WeComConfig:
 
     def model_for(self, pic: Picture) -> str | None:
         return self.chat_models.get(pic.chat_id)
+
+    def label(self, pic: Picture) -> str | None:
+        return pic.chat_id if self.refuse(pic) is None else None
 
 
 @dataclass(frozen=True)

@@ -45,3 +45,19 @@ def test_tf_serving_is_healthy_only_within_healthy_within_s_of_its_last_answer()
     t.serving_failed("down")
     assert t.snapshot().health["tf_serving"] is False
     assert t.snapshot().serving_detail == "down"
+
+
+def test_metrics_name_at_most_max_group_labels_groups_and_never_unserved_ones() -> None:
+    from bot.adapters.telemetry import MAX_GROUP_LABELS, OTHER_GROUPS
+
+    t = telemetry(Clock())
+    t.picture(None, "ignored", None)  # a group the bot does not serve
+    for i in range(300):
+        t.picture(f"群{i}", "replied", 10.0)
+    text = t.metrics().decode()
+    series = [line for line in text.splitlines() if line.startswith("wechat_vision_bot_pictures_total{")]
+    assert len(series) == MAX_GROUP_LABELS + 2  # the named ones, (other) replied, (other) ignored
+    assert f'group="{OTHER_GROUPS}",outcome="ignored"' in text
+    other_replied = f'group="{OTHER_GROUPS}",outcome="replied"}}'
+    assert f"{other_replied} {300 - MAX_GROUP_LABELS}.0" in text
+    assert 'group="群299"' not in text
