@@ -55,7 +55,7 @@ def test_metrics_name_at_most_max_group_labels_groups_and_never_unserved_ones() 
     for i in range(300):
         t.picture(f"群{i}", "replied", 10.0)
     text = t.metrics().decode()
-    series = [line for line in text.splitlines() if line.startswith("wechat_vision_bot_pictures_total{")]
+    series = [ln for ln in text.splitlines() if ln.startswith("wechat_vision_bot_pictures_total{")]
     assert len(series) == MAX_GROUP_LABELS + 2  # the named ones, (other) replied, (other) ignored
     assert f'group="{OTHER_GROUPS}",outcome="ignored"' in text
     other_replied = f'group="{OTHER_GROUPS}",outcome="replied"}}'
