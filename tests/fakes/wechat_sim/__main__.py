@@ -1,6 +1,6 @@
-"""``python -m tests.fakes.wechat_sim``: a simulator with a group that posts pictures."""
+"""``python -m tests.fakes.wechat_sim --help``: a local Web WeChat to try the bot against."""
 
 from tests.fakes.wechat_sim.cli import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
