@@ -7,6 +7,7 @@ Exit codes: 0 ok; 2 a user, config or environment error (one clear line, no trac
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 import traceback
@@ -24,6 +25,13 @@ from bot.core.pipeline import format_probability
 from bot.errors import BotError, ServingUnavailable
 
 log = logging.getLogger("bot")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("wechat-vision-bot")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree not installed
+        return "(not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         description="A WeChat group bot that labels photos with a TF Serving classifier.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
         "check",

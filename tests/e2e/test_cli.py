@@ -144,3 +144,13 @@ def test_python_dash_m_bot_and_the_console_script_both_run(
         )
         assert done.returncode == 0, done.stderr
         assert "ok: ready to classify" in done.stdout
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.metadata
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    version = importlib.metadata.version("wechat-vision-bot")
+    assert capsys.readouterr().out == f"wechat-vision-bot {version}\n"
