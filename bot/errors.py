@@ -9,7 +9,8 @@
     ├── ServingError              TF Serving
     │   ├── ServingUnavailable    could not reach it (refused, timed out, 503/504 after retries)
     │   ├── ServingRejected       it answered no (400, 404, 500, ...), with the server's message
-    │   └── BadPrediction         it answered nonsense (missing keys, NaN, wrong shape)
+    │   ├── BadPrediction         it answered nonsense (missing keys, NaN, wrong shape)
+    │   └── ModelNotLoaded        a chat is routed to a model the bot did not load at start
     └── ChatError                 the chat side
         ├── LoginRefused          the chat service refused the login (1203, no wxsid, bad secret)
         ├── SessionEnded          the chat service ended a running session (1100/1101/1102)
@@ -78,6 +79,10 @@ class ServingRejected(ServingError):
 
 class BadPrediction(ServingError):
     """TF Serving answered 200 with something that is not a usable prediction."""
+
+
+class ModelNotLoaded(ServingError):
+    """A chat is routed to a [models.NAME] that the running bot did not load."""
 
 
 class ChatError(BotError):

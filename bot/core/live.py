@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from bot.core.pipeline import Recogniser
-from bot.errors import ServingError
+from bot.errors import ModelNotLoaded, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,15 @@ class ModelSet:
 
     def get(self, model: str | None) -> Recogniser:
         """The named model's recogniser (None: the default); raises ServingError."""
-        return (self.default if model is None else self.named[model]).get()
+        if model is None:
+            return self.default.get()
+        if model not in self.named:
+            raise ModelNotLoaded(
+                f"this chat is routed to model {model!r}, which the running bot did not load "
+                f"(loaded: {', '.join(self.named) or 'only the default'}); add [models.{model}] "
+                "and restart the bot"
+            )
+        return self.named[model].get()
 
     def all(self) -> dict[str | None, LiveRecogniser]:
         models: dict[str | None, LiveRecogniser] = {None: self.default}

@@ -187,6 +187,7 @@ class PictureService:
         self._inflight = 0
         self._closing = False
         self._last_apology: dict[str, float] = {}
+        self._apology_lock = threading.Lock()
 
     def update(self, *, reply: ReplyConfig, audience: Audience) -> None:
         """Swap in new chats, reply and threshold settings (the pool size stays as started)."""
@@ -287,10 +288,11 @@ class PictureService:
         if interval <= 0 or not self.reply.apology:
             return
         now = self._clock()
-        last = self._last_apology.get(pic.chat_id)
-        if last is not None and now - last < interval:
-            return
-        self._last_apology[pic.chat_id] = now
+        with self._apology_lock:  # two workers failing at once apologise once
+            last = self._last_apology.get(pic.chat_id)
+            if last is not None and now - last < interval:
+                return
+            self._last_apology[pic.chat_id] = now
         self._outbox.post(pic.answer_to, self.reply.apology, lane=pic.chat_id)
 
     def _finish(self, pic: Picture, result: Outcome, line: str) -> None:
