@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.common import REPO, Row, Section, render_table
 
-NAMES = ("photos", "burst", "fidelity", "footprint", "fairness")
+NAMES = ("photos", "burst", "fidelity", "footprint", "fairness", "transports", "seedmodel")
 
 
 def _run_one(name: str, quick: bool, serving_url: str) -> Section:
@@ -36,6 +36,14 @@ def _run_one(name: str, quick: bool, serving_url: str) -> Section:
         from bench import fairness
 
         return fairness.run(quick=quick)
+    if name == "transports":
+        from bench import transports
+
+        return transports.run(quick=quick, serving_url=serving_url)
+    if name == "seedmodel":
+        from bench import seedmodel
+
+        return seedmodel.run(quick=quick)
     if name == "fidelity":
         from bench import fidelity
 

@@ -1,7 +1,8 @@
 """Command line: ``wechat-vision-bot [--config PATH] (check | classify IMAGE... | run)``.
 
 Exit codes: 0 ok; 2 a user, config or environment error (one clear line, no traceback);
-1 a bug (traceback); 130 interrupted.
+75 the receive loop failed on this machine's side (worth a restart); 1 a bug (traceback);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from bot.app import bot as app
 from bot.app.checks import check
 from bot.app.models import connect_model
 from bot.config import DEFAULT_CONFIG_PATH, load_config
+from bot.core.names import log_safe
 from bot.core.pipeline import format_probability
-from bot.errors import BotError, ServingUnavailable
+from bot.errors import BotError, ReceiveFailed, ServingUnavailable
 
 log = logging.getLogger("bot")
+EXIT_RESTART = 75  # EX_TEMPFAIL: a local failure; systemd restarts the bot (2 it does not)
 
 
 def _version() -> str:
@@ -92,12 +95,21 @@ class _NoTracebacks(logging.Filter):
         return True
 
 
+class _SafeText(logging.Filter):
+    """Names and texts from chat peers reach log lines (ours and itchat's): neutralise them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = log_safe(record.getMessage()), None
+        return True
+
+
 def _setup_logging(verbose: bool, level: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.DEBUG if verbose else level)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     if not verbose:
         handler.addFilter(_NoTracebacks())
+    handler.addFilter(_SafeText())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else level)
@@ -114,7 +126,7 @@ def cmd_check(config_path: Path) -> int:
 def cmd_classify(config_path: Path, images: list[Path], model_name: str | None) -> int:
     config = load_config(config_path)
     model = connect_model(config, model_name)
-    failed = 0
+    failed = bugs = 0
     bar = tqdm(images, unit="img", disable=None if len(images) > 1 else True, file=sys.stderr)
     for path in bar:
         try:
@@ -131,6 +143,11 @@ def cmd_classify(config_path: Path, images: list[Path], model_name: str | None) 
             failed += 1
             tqdm.write(f"{path}: not classified: {exc}", file=sys.stderr)
             continue
+        except Exception as exc:  # a bug met on one picture: say so (-v: traceback), go on
+            failed, bugs = failed + 1, bugs + 1
+            log.exception("%s: not classified: internal error", path)
+            tqdm.write(f"{path}: not classified: internal error ({exc!r})", file=sys.stderr)
+            continue
         best = result.verdict.best
         top = ", ".join(
             f"{g.label} {format_probability(g.probability)}" for g in result.verdict.guesses
@@ -143,7 +160,7 @@ def cmd_classify(config_path: Path, images: list[Path], model_name: str | None) 
         )
     if failed:
         print(f"{failed} of {len(images)} pictures not classified", file=sys.stderr)
-        return 2
+        return 1 if bugs else 2
     return 0
 
 
@@ -173,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return daemon.run(load_config(config_path))
         raise AssertionError(f"unhandled command {args.command}")
+    except ReceiveFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_RESTART
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,8 +11,10 @@ import time
 from types import FrameType
 from typing import TextIO
 
+from bot.adapters.status_page import exposure_warning
 from bot.adapters.telemetry import Telemetry
 from bot.app import bot as app
+from bot.app.chats import targets as chat_targets
 from bot.app.checks import audience_warning
 from bot.core.live import ModelSet
 from bot.core.settings import Config
@@ -60,6 +62,8 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         if bot.status_page is not None:
             bot.status_page.start()
             print(f"Status page: {bot.status_page.url}", file=out, flush=True)
+            if config.status.listen and (exposed := exposure_warning(config.status.listen)):
+                print(f"WARNING: {exposed}", file=out, flush=True)
         interrupted = bot.audit.recover_interrupted()
         if interrupted:
             log.warning("%d pictures were interrupted by the last stop; marked failed", interrupted)
@@ -67,7 +71,7 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
             on_picture=bot.service.offer, on_command=bot.desk.handle, on_qr=bot.telemetry.qr_code
         )
         print(f"Logged in as {bot.chat.account}.", file=out, flush=True)
-        targets = bot.chat.resolve_targets(config.wechat.groups)
+        targets = bot.chat.resolve_targets(chat_targets(config))
         warning = audience_warning(config)
         for line in [*targets, *([warning] if warning else [])]:
             print(line, file=out, flush=True)
@@ -94,11 +98,14 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
 
 
 def _shutdown(bot: app.Bot, stop_probe: threading.Event) -> None:
+    """Stop every part within shutdown_timeout_s. Pictures still in hand then run on in daemon
+    threads until the process exits; their rows are marked interrupted at the next start."""
     bot.telemetry.stopped()
     stop_probe.set()
     timeout = bot.config.wechat.shutdown_timeout_s
     deadline = time.monotonic() + timeout
-    if not bot.service.close(timeout):
+    drained = bot.service.close(timeout)
+    if not drained:
         log.warning(
             "stopped with pictures still in progress; they are marked failed at the next start"
         )

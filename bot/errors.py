@@ -14,6 +14,7 @@
     └── ChatError                 the chat side
         ├── LoginRefused          the chat service refused the login (1203, no wxsid, bad secret)
         ├── SessionEnded          the chat service ended a running session (1100/1101/1102)
+        ├── ReceiveFailed         the receive loop stopped on this machine's side (exit 75)
         └── DownloadFailed        a picture could not be downloaded from the chat service
 
 Foreign exceptions are translated once, at the adapter that meets them, with ``raise ... from``.
@@ -95,6 +96,11 @@ class LoginRefused(ChatError):
 
 class SessionEnded(ChatError):
     """The chat service ended a session that was running."""
+
+
+class ReceiveFailed(ChatError):
+    """The receive loop stopped on errors of this machine or its network, not the service's
+    word: worth an automatic restart (the CLI exits 75, which systemd restarts)."""
 
 
 class DownloadFailed(ChatError):

@@ -41,7 +41,9 @@ def write_bot_config(
     reply: str = "",
     serving: str = "",
     groups: str = f'["{FAMILY}", "{WORK}"]',
+    extra: str = "",
 ) -> Path:
+    """config.toml for the bot under test; ``extra`` is appended as is (more sections)."""
     serving_keys = {
         "url": f'"{serving_url}"',
         "model": '"resnet"',
@@ -63,7 +65,7 @@ def write_bot_config(
         f'[labels]\nfile = "{LABELS_XLSX.as_posix()}"\ncolumn = "class_EN"\n'
         f"[reply]\n{_merge({'apology_interval_s': '600'}, reply)}"
         f"[wechat]\n{_merge(wechat_keys, wechat)}"
-        '[audit]\npath = "audit.sqlite3"\n',
+        '[audit]\npath = "audit.sqlite3"\n' + extra,
         encoding="utf-8",
     )
     return path
@@ -116,6 +118,14 @@ class BotProcess:
             self.proc.send_signal(sig)
         return self.wait(timeout_s)
 
+    def stop_drained(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:
+        """Stop the bot cleanly: it finishes the pictures in hand and sends everything queued
+        before it exits, so afterwards nothing more can reach a chat — a positive marker for
+        "no (further) message was sent", instead of a fixed sleep."""
+        code = self.stop(sig, timeout_s)
+        assert code == 0, f"bot exited {code}:\n{self.stderr}"
+        assert "stopped with" not in self.stderr, f"bot did not drain:\n{self.stderr}"
+
     def wait(self, timeout_s: float = 20.0) -> int:
         try:
             return self.proc.wait(timeout_s)
@@ -128,6 +138,18 @@ class BotProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout_s: float = 30.0, *, what: str = "condition"
+) -> None:
+    """Poll ``predicate`` until it is true; fail after ``timeout_s`` (generous: slow machines)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} never became true within {timeout_s} s")
 
 
 def rss_mib(pid: int) -> float:

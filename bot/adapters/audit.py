@@ -12,6 +12,7 @@ run that stopped first; they become ``failed`` and keep what was classified.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -21,6 +22,8 @@ from pathlib import Path
 from bot.core.pictures import Outcome
 from bot.core.stats import Row
 from bot.errors import LocalError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pictures (
@@ -67,6 +70,7 @@ class AuditLog:
                 "[audit] path"
             ) from exc
         self._lock = threading.Lock()
+        self._closed = False
 
     def recover_interrupted(self) -> int:
         """Mark rows left ``pending`` by a run that stopped abruptly; return how many."""
@@ -80,8 +84,11 @@ class AuditLog:
     def claim(
         self, msg_id: str, *, chat: str, sender: str, outcome: str = "pending", reason: str = ""
     ) -> bool:
-        """Insert the row for a new message; False if this message id was seen before."""
+        """Insert the row for a new message; False if this message id was seen before (or the
+        log is closed: the bot is stopping and the message is left for the next start)."""
         with self._lock:
+            if self._closed:
+                return False
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO pictures (msg_id, seen_at, chat, sender, outcome, reason) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -91,6 +98,9 @@ class AuditLog:
 
     def finish(self, msg_id: str, result: Outcome) -> None:
         with self._lock:
+            if self._closed:  # a picture that outlived shutdown: its row stays pending
+                log.info("picture %s finished after the audit log closed: %s", msg_id, result)
+                return
             self._db.execute(
                 "UPDATE pictures SET sent_at=COALESCE(?, sent_at), outcome=?, reason=?, sha256=?, "
                 "size_bytes=?, label=?, probability=?, model=?, version=?, latency_ms=? "
@@ -112,6 +122,7 @@ class AuditLog:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
 
 
@@ -119,7 +130,7 @@ def read_rows(db: Path, *, since: date | None = None) -> list[Row]:
     """Rows from ``since`` on, read through a read-only connection: the log is never changed."""
     if not db.exists():
         raise LocalError(f"no audit log at {db} yet: run the bot first, or check [audit] path")
-    query = "SELECT seen_at, chat, outcome, label, latency_ms FROM pictures"
+    query = "SELECT seen_at, chat, outcome, label, latency_ms, model FROM pictures"
     params: tuple[str, ...] = ()
     if since is not None:
         # Same as row.day >= since for ISO timestamps, and it uses the seen_at index.
@@ -143,6 +154,7 @@ def read_rows(db: Path, *, since: date | None = None) -> list[Row]:
             outcome=str(outcome),
             label=None if label is None else str(label),
             latency_ms=None if latency_ms is None else float(latency_ms),
+            model=None if model is None else str(model),
         )
-        for seen_at, chat, outcome, label, latency_ms in found
+        for seen_at, chat, outcome, label, latency_ms, model in found
     ]

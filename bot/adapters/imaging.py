@@ -4,7 +4,8 @@ Photos arrive as whatever the phone produced (5 MB 12 MP JPEGs, PNG screenshots,
 WebP, CMYK scans, 16-bit PNGs). The model looks at about 224x224 pixels, so the picture
 is decoded at reduced scale where the format allows (``Image.draft`` for JPEG), turned
 upright (TensorFlow's decoder ignores EXIF orientation), converted to 8-bit RGB, and
-re-encoded as a small baseline JPEG without metadata, or turned into a tensor.
+re-encoded as a small baseline JPEG (or PNG, ``[images] format``) without metadata, or turned
+into a tensor.
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ def encode_jpeg(img: Image.Image, quality: int) -> bytes:
     return out.getvalue()
 
 
+def encode_png(img: Image.Image) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format="PNG", compress_level=6)
+    return out.getvalue()
+
+
 def to_tensor(img: Image.Image, spec: InputSpec) -> TensorPayload:
     """Resize to the model's H x W (plain bilinear, as Keras/retrain models expect)."""
     if spec.height is None or spec.width is None:
@@ -133,8 +140,9 @@ def to_tensor(img: Image.Image, spec: InputSpec) -> TensorPayload:
         arr = arr / 127.5 - 1.0
     elif spec.value_range == "caffe":
         arr = arr[..., ::-1] - CAFFE_BGR_MEANS
-    # 4 decimals are far below 8-bit pixel resolution and halve the JSON size.
-    return TensorPayload(np.round(arr, 4).tolist(), spec.width, spec.height)
+    # 4 decimals are far below 8-bit pixel resolution and halve the JSON size; round in
+    # float64, or float32's nearest value (0.5216000080108643) comes back as the long repr.
+    return TensorPayload(np.round(arr.astype(np.float64), 4).tolist(), spec.width, spec.height)
 
 
 @dataclass(frozen=True)
@@ -145,9 +153,11 @@ class PhotoPreparer:
     limits: ImagesConfig
 
     def __call__(self, data: bytes) -> ModelInput:
-        if self.spec.kind == "jpeg":
+        if self.spec.kind in ("jpeg", "base64_text"):  # the graph decodes the picture itself
             img = load_upright_rgb(data, self.limits, min_side_px=self.limits.short_side_px)
             small = shrink(img, self.limits.short_side_px)
+            if self.limits.format == "png":
+                return JpegPayload(encode_png(small), *small.size, format="png")
             return JpegPayload(encode_jpeg(small, self.limits.jpeg_quality), *small.size)
         need = max(self.spec.height or 0, self.spec.width or 0, 1)
         img = load_upright_rgb(data, self.limits, min_side_px=need)

@@ -20,7 +20,7 @@ def _read(path: Path) -> pd.DataFrame:
         )
     try:
         if kind == "excel":
-            return pd.read_excel(path, engine="openpyxl", dtype=object)
+            return pd.read_excel(path, engine="openpyxl", dtype=object, keep_default_na=False)
         return pd.read_csv(path, sep=kind, dtype=object, keep_default_na=False)
     except FileNotFoundError as exc:
         raise LabelError(f"{path}: no such label file; check [labels] file") from exc

@@ -2,84 +2,31 @@
 
 Served by the stdlib ``http.server`` on the configured address (127.0.0.1 by default; reach it
 through an SSH tunnel). The page loads nothing from other sites (a strict CSP enforces it), so
-the login QR never leaves the machine.
+the login QR never leaves the machine. It answers only to its own address, "localhost" and
+``[status] allowed_hosts`` (no DNS rebinding).
+Connections are bounded in number and time (``bot.adapters.bounded_http``), so the page can
+never take the bot down.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
-import threading
+import socket
 from dataclasses import asdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.adapters.bounded_http import BoundedConnections
+from bot.adapters.status_assets import HEADERS, PAGE, SCRIPT
 from bot.errors import LocalError
 
 log = logging.getLogger(__name__)
 
-PAGE = """<!doctype html>
-<html lang="zh"><head><meta charset="utf-8"><title>wechat-vision-bot</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.4em} dt{font-weight:600;margin-top:.6em} dd{margin:0}
-#qr{width:280px;height:280px;image-rendering:pixelated;border:1px solid #ccc}
-.bad{color:#b00} .ok{color:#070}
-</style></head><body>
-<h1>wechat-vision-bot</h1>
-<section id="login" hidden><p>Scan this QR code with WeChat to log in:</p>
-<img id="qr" alt="WeChat login QR code"></section>
-<section id="state"><dl>
-<dt>Phase</dt><dd id="phase">…</dd>
-<dt>Account</dt><dd id="nickname">–</dd>
-<dt>Uptime</dt><dd id="uptime">–</dd>
-<dt>Groups</dt><dd><ul id="groups"></ul></dd>
-<dt>Pictures handled</dt><dd id="handled">0</dd>
-<dt>Failures</dt><dd id="failures">0</dd>
-<dt>TF Serving</dt><dd id="serving">–</dd>
-</dl></section>
-<script src="/app.js"></script>
-</body></html>
-"""
-
-SCRIPT = """
-let shownQr = -1;
-function fmt(s){s=Math.floor(s);const d=Math.floor(s/86400),h=Math.floor(s%86400/3600),
-m=Math.floor(s%3600/60);return (d?d+'d ':'')+h+'h '+m+'m '+(s%60)+'s';}
-async function refresh(){
-  try{
-    const r=await fetch('/api/status',{cache:'no-store'}); const s=await r.json();
-    document.getElementById('phase').textContent=s.phase+(s.paused?' (paused)':'');
-    document.getElementById('nickname').textContent=s.nickname||'–';
-    document.getElementById('uptime').textContent=fmt(s.uptime_s);
-    const waiting=s.phase==='waiting_for_scan';
-    document.getElementById('login').hidden=!waiting;
-    if(waiting&&s.qr_version!==shownQr){
-      document.getElementById('qr').src='/qr.png?v='+s.qr_version; shownQr=s.qr_version;}
-    const ul=document.getElementById('groups'); ul.replaceChildren();
-    for(const g of s.groups){const li=document.createElement('li');li.textContent=g;ul.append(li);}
-    const c=s.counts; const handled=Object.entries(c).filter(([k])=>k!=='ignored')
-      .reduce((a,[,v])=>a+v,0);
-    document.getElementById('handled').textContent=handled;
-    document.getElementById('failures').textContent=(c.failed||0)+(c.shed||0);
-    const sv=document.getElementById('serving');
-    sv.textContent=s.serving_ok?'answering':'not answering: '+s.serving_detail;
-    sv.className=s.serving_ok?'ok':'bad';
-  }catch(e){document.getElementById('phase').textContent='bot not reachable';}
-}
-refresh(); setInterval(refresh,1500);
-"""
-
-HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self'; connect-src 'self'; "
-    "style-src 'self' 'unsafe-inline'; script-src 'self'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-}
+LOOPBACK_NAMES = ("localhost",)
 
 
 class Telemetry(Protocol):
@@ -90,6 +37,49 @@ class Telemetry(Protocol):
     def qr_png(self) -> tuple[int, bytes]: ...
 
     def metrics(self) -> bytes: ...
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    ip = _ip(host)
+    return host.lower() in LOOPBACK_NAMES if ip is None else ip.is_loopback
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def exposure_warning(listen: tuple[str, int]) -> str | None:
+    """What to tell the user when the page is served beyond this machine, else None."""
+    host, port = listen
+    if _is_loopback(host):
+        return None
+    return (
+        f"[status] listen = {_bracketed(host)}:{port} serves the status page, with the WeChat "
+        "login QR code, to the network: whoever reaches it can scan the code and take over the "
+        f'account. Prefer listen = "127.0.0.1:{port}" and an SSH tunnel from your computer: '
+        f"ssh -N -L {port}:127.0.0.1:{port} you@server, then open http://127.0.0.1:{port}/"
+    )
+
+
+def _split_host(value: str) -> tuple[str, int | None] | None:
+    """A Host header as (lower-case name, port or None); None when malformed."""
+    value = value.strip().lower().rstrip(".")
+    if value.startswith("["):
+        name, sep, rest = value[1:].partition("]")
+        if not sep or (rest and not (rest[:1] == ":" and rest[1:].isdigit())):
+            return None
+        return name, int(rest[1:]) if rest else None
+    name, sep, port = value.partition(":")
+    if sep and not port.isdigit():
+        return None
+    return (name.rstrip("."), int(port) if sep else None) if name else None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -105,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in HEADERS.items():
             self.send_header(name, value)
+        self.send_header("Connection", "close")  # one request a connection: none idles between
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -116,8 +107,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1 or not self.server.host_allowed(hosts[0]):
+            text = (
+                "421 Misdirected Request: this page answers only to its listen address and "
+                "localhost; add other names to [status] allowed_hosts\n"
+            )
+            self._send(421, text.encode(), "text/plain; charset=utf-8")
+            return
+        self._route(self.path.split("?", 1)[0])
+
+    def _route(self, path: str) -> None:
         telemetry = self.server.telemetry
-        path = self.path.split("?", 1)[0]
         if path == "/":
             self._send(200, PAGE.encode(), "text/html; charset=utf-8")
         elif path == "/app.js":
@@ -140,36 +141,70 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no page {path}"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(HTTPServer):
+    """Binds the address and checks Host headers; ``BoundedConnections`` serves it."""
 
-    def __init__(self, address: tuple[str, int], telemetry: Telemetry) -> None:
+    request_queue_size = 64  # the kernel holds a burst of new connections, not our descriptors
+
+    def __init__(
+        self, address: tuple[str, int], telemetry: Telemetry, allowed_hosts: tuple[str, ...]
+    ) -> None:
+        ip = _ip(address[0])
+        self.address_family = socket.AF_INET6 if ip and ip.version == 6 else socket.AF_INET
         self.telemetry = telemetry
         super().__init__(address, _Handler)
+        self.port = int(self.server_address[1])
+        host = address[0].lower()
+        wildcard = ip is not None and ip.is_unspecified
+        extra = [_split_host(name) for name in allowed_hosts]
+        names = {host} | {h[0] for h in extra if h}
+        if wildcard or _is_loopback(host):  # it answers on loopback: "localhost" reaches it
+            names |= set(LOOPBACK_NAMES)
+        self.names = frozenset(names)
+        # A wildcard bind is reached by any of the machine's addresses; an IP address in Host
+        # cannot be rebound by DNS, so any is safe there.
+        self.any_ip = wildcard
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind asks DNS for the host's full name, which the page never uses.
+        super(HTTPServer, self).server_bind()
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    def host_allowed(self, value: str) -> bool:
+        host = _split_host(value)
+        if host is None or host[1] not in (None, self.port):
+            return False
+        return host[0] in self.names or (self.any_ip and _ip(host[0]) is not None)
 
 
 class StatusServer:
-    def __init__(self, address: tuple[str, int], telemetry: Telemetry) -> None:
+    """The page on its own thread, within ``bot.adapters.bounded_http``'s bounds."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        telemetry: Telemetry,
+        *,
+        allowed_hosts: tuple[str, ...] = (),
+    ) -> None:
         try:
-            self._server = _Server(address, telemetry)
+            self._server = _Server(address, telemetry, allowed_hosts)
         except OSError as exc:
             host, port = address
             raise LocalError(
-                f"cannot serve the status page on {host}:{port} ({exc.strerror}); "
-                "choose another [status] listen address"
+                f"cannot serve the status page on {_bracketed(host)}:{port} "
+                f"({exc.strerror or exc}); choose another [status] listen address"
             ) from exc
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="status-page", daemon=True
-        )
+        self._connections = BoundedConnections(self._server, name="status-page")
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        return f"http://{_bracketed(str(host))}:{port}/"
 
     def start(self) -> None:
-        self._thread.start()
+        self._connections.start()
 
     def close(self) -> None:
-        self._server.shutdown()
+        self._connections.close()
         self._server.server_close()

@@ -47,8 +47,10 @@ class Telemetry:
         paused: Callable[[], bool],
         send_queue: Callable[[], int],
         clock: Callable[[], float] = time.monotonic,
+        login_part: str = "wechat_login",
     ) -> None:
         self._clock = clock
+        self._login_part = login_part  # /healthz name of the login part ("chat_connected": WeCom)
         self._lock = threading.Lock()
         self._started = clock()
         self.healthy_within_s = healthy_within_s
@@ -67,8 +69,8 @@ class Telemetry:
         self.registry = CollectorRegistry()
         self._pictures = PromCounter(
             "wechat_vision_bot_pictures",
-            "Pictures by outcome and group",
-            ["outcome", "group"],
+            "Pictures by outcome, group and the model that answered",
+            ["outcome", "group", "model"],
             registry=self.registry,
         )
         self._latency = Histogram(
@@ -124,12 +126,20 @@ class Telemetry:
                 return group
         return OTHER_GROUPS
 
-    def picture(self, group: str | None, outcome: str, latency_ms: float | None) -> None:
+    def picture(
+        self,
+        group: str | None,
+        outcome: str,
+        latency_ms: float | None,
+        model: str | None = None,
+    ) -> None:
         """A picture's outcome; ``group`` is the served chat's label, None for chats the bot
         does not serve."""
         with self._lock:
             self._counts[outcome] += 1
-        self._pictures.labels(outcome=outcome, group=self._group_label(group)).inc()
+        self._pictures.labels(
+            outcome=outcome, group=self._group_label(group), model=model or ""
+        ).inc()
         if latency_ms is not None:
             self._latency.observe(latency_ms / 1000.0)
             self.serving_answered()
@@ -172,7 +182,7 @@ class Telemetry:
             receiving=receiving,
             qr_version=self._qr_version,
             send_queue=self.send_queue(),
-            health={"wechat_login": logged_in, "receive_loop": receiving, "tf_serving": serving},
+            health={self._login_part: logged_in, "receive_loop": receiving, "tf_serving": serving},
         )
 
     def metrics(self) -> bytes:

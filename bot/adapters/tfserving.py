@@ -2,71 +2,50 @@
 
 Follows TF Serving 2.x's REST API as the server implements it: metadata nests
 ``signature_def`` twice and gives dims as strings; ``{"b64": ...}`` takes standard
-base64; error bodies are ``{"error": ...}`` but may not be JSON at all.
-Retries: connection errors, 429, 503 and 504 (overload, loading, deadline) with
-exponential backoff; 400/404/5xx others are final.
+base64; error bodies are ``{"error": ...}`` but may not be JSON at all. A picture input of
+unknown rank (seed 000's ``tf.placeholder(tf.string)``) takes one scalar string, which only the
+columnar form (``inputs``) can carry; everything else goes in the row form (``instances``).
+HTTP, credentials and retries: ``bot.adapters.rest``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
 
-from bot.core.pipeline import (
-    InputSpec,
-    JpegPayload,
-    ModelInput,
-    Prediction,
-    check_probabilities,
-)
+from bot.adapters.rest import Rest, redact_url, server_message
+from bot.core.pipeline import InputKind, JpegPayload, ModelInput, Prediction
+from bot.core.serving import ModelInfo, ScoreReader, TensorInfo, read_input, read_outputs
 from bot.core.settings import ServingConfig
 from bot.errors import BadPrediction, ServingRejected, ServingUnavailable
 
-log = logging.getLogger(__name__)
+__all__ = ["ModelInfo", "TFServingClient", "redact_url"]
 
-RETRY_STATUSES = frozenset({429, 503, 504})
-TENSOR_DTYPES = frozenset({"DT_FLOAT", "DT_DOUBLE", "DT_UINT8"})
 SKIP_SIGNATURES = frozenset({"__saved_model_init_op"})
+START_HINT = "docker run -p 8501:8501 tensorflow/serving ..."
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What ``check`` reports and what the pipeline is wired from."""
-
-    name: str
-    version: str
-    available_versions: tuple[str, ...]
-    input: InputSpec
-    output: str | None  # alias of the probability output; None = the signature's only output
-    num_classes: int | None
-
-
-def redact_url(url: str) -> str:
-    """Drop user:password@ from a URL before it goes into any message."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
-
-
-def _size(dim: Mapping[str, Any]) -> int:
-    return int(dim.get("size", -1))
-
-
-def _shape(info: Mapping[str, Any]) -> list[int] | None:
+def _shape(info: Mapping[str, Any]) -> tuple[int, ...] | None:
     shape = info.get("tensor_shape", info.get("tensorShape")) or {}
     if shape.get("unknown_rank", shape.get("unknownRank", False)):
         return None
-    return [_size(d) for d in shape.get("dim", [])]
+    return tuple(int(d.get("size", -1)) for d in shape.get("dim", []))
+
+
+def _tensors(entries: Any) -> dict[str, TensorInfo]:
+    if not isinstance(entries, Mapping):
+        return {}
+    return {
+        str(alias): TensorInfo(str(info.get("dtype", "")), _shape(info))
+        for alias, info in entries.items()
+        if isinstance(info, Mapping)
+    }
 
 
 def _signatures(meta: Any) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
@@ -86,8 +65,17 @@ def _signatures(meta: Any) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     return spec, node if isinstance(node, dict) else {}
 
 
+def picture_value(payload: JpegPayload, kind: str) -> Any:
+    """``{"b64": standard base64}`` for picture bytes; plain web-safe text for base64_text."""
+    if kind == "base64_text":
+        return base64.urlsafe_b64encode(payload.data).decode("ascii")
+    return {"b64": base64.b64encode(payload.data).decode("ascii")}
+
+
 class TFServingClient:
     """The ``Classifier`` port over TF Serving's REST API. One keep-alive session."""
+
+    protocol = "tfserving"
 
     def __init__(
         self,
@@ -97,18 +85,16 @@ class TFServingClient:
         sleep: Callable[[float], None],
     ) -> None:
         self.settings = settings
-        self._session = session
-        self._sleep = sleep
-        if settings.token:
-            session.headers["Authorization"] = f"Bearer {settings.token}"
-        elif settings.username and settings.password:
-            session.auth = (settings.username, settings.password)
-        self.public_url = redact_url(settings.url)
+        self._rest = Rest(
+            settings, session=session, sleep=sleep, server="TF Serving", start_hint=START_HINT
+        )
+        self.public_url = self._rest.public_url
         self._info: ModelInfo | None = None
+        self.scores = ScoreReader(settings.scores, None)
 
     # -- URLs -----------------------------------------------------------------------------
     def _model_path(self, *, pinned: bool = True) -> str:
-        path = f"{self.settings.url}/v1/models/{quote(self.settings.model, safe='')}"
+        path = self._rest.model_url()
         if pinned and self.settings.version is not None:
             path += f"/versions/{self.settings.version}"
         elif pinned and self.settings.version_label is not None:
@@ -123,76 +109,15 @@ class TFServingClient:
             pin = f" label {self.settings.version_label!r}"
         return f"model {self.settings.model!r}{pin} at {self.public_url}"
 
-    # -- HTTP with retries and error mapping --------------------------------------------
+    # -- HTTP and error mapping ---------------------------------------------------------
     def _call(self, method: str, url: str, body: bytes | None = None) -> Any:
-        attempts = self.settings.retries + 1
-        last = ""
-        for attempt in range(attempts):
-            if attempt:
-                self._sleep(self.settings.retry_backoff_s * (2 ** (attempt - 1)))
-            try:
-                resp = self._session.request(
-                    method,
-                    url,
-                    data=body,
-                    timeout=self.settings.timeout_s,
-                    headers={"Content-Type": "application/json"} if body is not None else None,
-                )
-            except requests.Timeout as exc:
-                raise ServingUnavailable(
-                    f"TF Serving at {self.public_url} did not answer within "
-                    f"{self.settings.timeout_s:g} s; check its load, or raise [serving] timeout_s"
-                ) from exc
-            except requests.ConnectionError as exc:
-                last = f"cannot connect ({type(exc).__name__})"
-                log.info(
-                    "TF Serving %s: %s (attempt %d/%d)",
-                    self.public_url,
-                    last,
-                    attempt + 1,
-                    attempts,
-                )
-                continue
-            if resp.status_code in RETRY_STATUSES:
-                last = f"HTTP {resp.status_code}: {self._server_message(resp)}"
-                log.info(
-                    "TF Serving %s answered %s (attempt %d/%d)",
-                    self.public_url,
-                    last,
-                    attempt + 1,
-                    attempts,
-                )
-                continue
-            if resp.status_code != 200:
-                raise self._rejected(resp)
-            try:
-                return json.loads(resp.content)
-            except ValueError as exc:
-                raise BadPrediction(
-                    f"TF Serving at {self.public_url} answered 200 with a body that is not JSON; "
-                    "is [serving] url really a TF Serving REST port (8501)?"
-                ) from exc
-        raise ServingUnavailable(
-            f"TF Serving at {self.public_url} is unavailable ({last}) after {attempts} "
-            "attempts; start it (docker run -p 8501:8501 tensorflow/serving ...) or fix "
-            "[serving] url"
-        )
-
-    @staticmethod
-    def _server_message(resp: requests.Response) -> str:
-        try:
-            body = json.loads(resp.content)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("error"), str):
-            message = body["error"]
-        else:
-            message = resp.text.strip()
-        message = " ".join(message.split())
-        return message[:300] or resp.reason or "no message"
+        resp = self._rest.send(method, url, body)
+        if resp.status_code != 200:
+            raise self._rejected(resp)
+        return self._rest.json(resp, "a TF Serving REST port (8501)")
 
     def _rejected(self, resp: requests.Response) -> ServingRejected:
-        message = self._server_message(resp)
+        message = server_message(resp)
         if resp.status_code == 404:
             fix = "check [serving] model, version and version_label against the server"
             text = f"TF Serving has no {self._where()} (404: {message}); {fix}"
@@ -219,6 +144,13 @@ class TFServingClient:
         """Read status and metadata; decide input mode and output. Cached."""
         if self._info is None:
             self._info = self._discover()
+            self.scores = ScoreReader(self.settings.scores, self._info.score_hint)
+        return self._info
+
+    def use_input(self, kind: InputKind) -> ModelInfo:
+        """Send pictures as ``kind`` from now on (``check`` and ``auto`` trying the others)."""
+        info = self.model_info()
+        self._info = replace(info, input=replace(info.input, kind=kind))
         return self._info
 
     def _discover(self) -> ModelInfo:
@@ -226,8 +158,9 @@ class TFServingClient:
         entries = status.get("model_version_status") if isinstance(status, dict) else None
         if not isinstance(entries, list):
             raise BadPrediction(
-                f"TF Serving at {self.public_url} sent a status without "
-                "model_version_status; is this a TF Serving REST port?"
+                f"TF Serving at {self.public_url} sent a status without model_version_status; "
+                "is this a TF Serving REST port? (for Simple TensorFlow Serving set [serving] "
+                'protocol = "stfs" or "auto")'
             )
         available = tuple(
             str(e.get("version"))
@@ -251,69 +184,20 @@ class TFServingClient:
                 f"{self._where()} has no signature {self.settings.signature!r}"
                 + (f"; set [serving] signature to one of: {', '.join(names)}" if names else "")
             )
-        outputs = signature.get("outputs", {})
-        output = self._output_alias(outputs)
+        where = self._where()
+        spec_in, guessed = read_input(_tensors(signature.get("inputs")), self.settings, where)
+        outputs = read_outputs(_tensors(signature.get("outputs")), self.settings, where)
         return ModelInfo(
             name=self.settings.model,
             version=str(spec.get("version", available[-1])),
             available_versions=available,
-            input=self._input_spec(signature.get("inputs", {})),
-            output=output,
-            num_classes=self._num_classes(outputs, output),
+            input=spec_in,
+            output=outputs.alias,
+            num_classes=outputs.num_classes,
+            names_output=outputs.names,
+            score_hint=outputs.hint,
+            input_guessed=guessed,
         )
-
-    def _input_spec(self, inputs: Mapping[str, Any]) -> InputSpec:
-        if len(inputs) != 1:
-            raise BadPrediction(
-                f"{self._where()} takes {len(inputs)} inputs "
-                f"({', '.join(inputs)}); this bot needs a single image input"
-            )
-        alias, info = next(iter(inputs.items()))
-        dtype = str(info.get("dtype", ""))
-        shape = _shape(info)
-        mode = self.settings.input
-        if dtype == "DT_STRING" and mode in ("auto", "jpeg"):
-            return InputSpec("jpeg", alias, dtype)
-        if dtype in TENSOR_DTYPES and mode in ("auto", "tensor"):
-            if shape is None or len(shape) != 4 or shape[3] != 3 or min(shape[1:3]) <= 0:
-                raise BadPrediction(
-                    f"{self._where()} input {alias!r} has shape {shape}; this bot needs "
-                    "(-1, height, width, 3)"
-                )
-            return InputSpec("tensor", alias, dtype, shape[1], shape[2], self.settings.value_range)
-        raise BadPrediction(
-            f"{self._where()} input {alias!r} is {dtype}, which does not fit "
-            f"[serving] input = {mode!r}; use a DT_STRING (JPEG) or "
-            "DT_FLOAT/DT_UINT8 image input"
-        )
-
-    def _output_alias(self, outputs: Mapping[str, Any]) -> str | None:
-        wanted = self.settings.output
-        if wanted != "auto":
-            if wanted not in outputs:
-                raise BadPrediction(
-                    f"{self._where()} has no output {wanted!r}; set "
-                    f"[serving] output to one of: {', '.join(outputs)}"
-                )
-            return wanted if len(outputs) > 1 else None
-        if len(outputs) == 1:
-            return None
-        for name in ("probabilities", "scores", "predictions", "prediction", "probs"):
-            if name in outputs:
-                return name
-        raise BadPrediction(
-            f"{self._where()} has outputs {', '.join(outputs)}; set "
-            "[serving] output to the one holding class probabilities"
-        )
-
-    @staticmethod
-    def _num_classes(outputs: Mapping[str, Any], output: str | None) -> int | None:
-        alias = output or next(iter(outputs), None)
-        info = outputs.get(alias) if alias else None
-        shape = _shape(info) if isinstance(info, Mapping) else None
-        if shape and len(shape) == 2 and shape[1] > 0:
-            return shape[1]
-        return None
 
     def ping(self) -> None:
         """Ask for the model's status; raises ServingError when it does not answer."""
@@ -321,37 +205,54 @@ class TFServingClient:
 
     # -- predict ------------------------------------------------------------------------
     def encode(self, payload: ModelInput) -> bytes:
-        info = self.model_info()
+        spec = self.model_info().input
         if isinstance(payload, JpegPayload):
-            value: Any = {"b64": base64.b64encode(payload.data).decode("ascii")}
+            value = picture_value(payload, spec.kind)
         else:
             value = payload.pixels
-        body = {"signature_name": self.settings.signature, "instances": [{info.input.alias: value}]}
+        body: dict[str, Any] = {"signature_name": self.settings.signature}
+        if spec.batched:
+            body["instances"] = [{spec.alias: value}]
+        else:  # a scalar: only the columnar form leaves out the batch dimension
+            body["inputs"] = {spec.alias: value}
         return json.dumps(body, separators=(",", ":")).encode("ascii")
 
     def predict(self, payload: ModelInput) -> Prediction:
         info = self.model_info()
         body = self.encode(payload)
         answer = self._call("POST", self._model_path() + ":predict", body)
-        probs = self._probabilities(answer, info)
-        return Prediction(check_probabilities(probs), info.name, info.version, len(body))
+        scores, names = self._read_answer(answer, info)
+        probs = self.scores.probabilities(scores)
+        return Prediction(probs, info.name, info.version, len(body), names)
 
-    def _probabilities(self, answer: Any, info: ModelInfo) -> list[float]:
+    def _read_answer(
+        self, answer: Any, info: ModelInfo
+    ) -> tuple[list[float], tuple[str, ...] | None]:
         try:
-            row = answer["predictions"][0]
-            vector = row[info.output] if info.output is not None else row
-            if isinstance(vector, list) and len(vector) == 1 and isinstance(vector[0], list):
-                vector = vector[0]
-            probs = [float(v) for v in vector]
+            # columnar answers: {"outputs": value or {alias: value}}, with the batch dimension
+            row = answer["predictions"][0] if info.input.batched else answer["outputs"]
+            vector = _unbatch(row[info.output] if info.output is not None else row)
+            scores = [float(v) for v in vector]
+            names = None
+            if info.names_output is not None:
+                names = tuple(str(n) for n in _unbatch(row[info.names_output]))
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise BadPrediction(
                 f"{self._where()} answered without a probability vector"
                 + (f" in output {info.output!r}" if info.output else "")
                 + "; check [serving] output"
             ) from exc
-        if info.num_classes is not None and len(probs) != info.num_classes:
+        if info.num_classes is not None and len(scores) != info.num_classes:
             raise BadPrediction(
-                f"{self._where()} answered {len(probs)} probabilities but its "
+                f"{self._where()} answered {len(scores)} probabilities but its "
                 f"signature declares {info.num_classes}"
             )
-        return probs
+        return scores, names
+
+
+def _unbatch(vector: Any) -> Any:
+    if isinstance(vector, list) and len(vector) == 1 and isinstance(vector[0], list):
+        return vector[0]
+    if not isinstance(vector, list):
+        raise TypeError("not a list")
+    return vector

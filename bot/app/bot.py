@@ -16,7 +16,7 @@ from typing import TextIO
 from bot.adapters.audit import AuditLog, read_rows
 from bot.adapters.status_page import StatusServer
 from bot.adapters.telemetry import Telemetry
-from bot.app.chats import audience, build_chat
+from bot.app.chats import audience, build_chat, login_part, targets
 from bot.app.models import model_set
 from bot.config import load_config
 from bot.core import admin, stats
@@ -25,6 +25,7 @@ from bot.core.live import ModelSet
 from bot.core.pacing import PacedSender
 from bot.core.pictures import PictureService
 from bot.core.settings import Config
+from bot.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class BotControls:
             paused=snap.paused,
             uptime_s=snap.uptime_s,
             serving_ok=snap.serving_ok,
-            groups=self._config.wechat.groups,
+            groups=targets(self._config),
         )
 
     def set_paused(self, paused: bool) -> None:
@@ -77,11 +78,17 @@ class BotControls:
 
     def reload(self) -> str:
         new = load_config(self._config.path)  # raises ConfigError: the old config stays
+        if new.models != self._config.models or new.chat != self._config.chat:
+            raise UsageError(
+                "[models] or [chat] changed: those need a restart; the groups, templates and "
+                "thresholds were not reloaded either"
+            )
+        resolved = self._chat.resolve_targets(targets(new))
         self._service.update(reply=new.reply, audience=audience(new))
         self._config = new
-        self._telemetry.groups_resolved(self._chat.resolve_targets(new.wechat.groups))
+        self._telemetry.groups_resolved(resolved)
         log.info("config reloaded from %s", new.path)
-        return f"群 {', '.join(new.wechat.groups) or '(无)'}; 阈值 {new.reply.min_confidence:g}"
+        return f"群 {', '.join(targets(new)) or '(无)'}; 阈值 {new.reply.min_confidence:g}"
 
 
 @dataclass
@@ -120,6 +127,7 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
         receiving=chat.is_receiving,
         paused=pause.is_set,
         send_queue=sender.queued,
+        login_part=login_part(config),
     )
     audit = AuditLog(config.audit.file)
     service = PictureService(
@@ -140,6 +148,8 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
     controls = BotControls(config, service=service, pause=pause, chat=chat, telemetry=telemetry)
     desk = admin.CommandDesk(controls, outbox=sender, reply_to=chat.command_chat)
     status_page = (
-        StatusServer(config.status.listen, telemetry) if config.status.listen is not None else None
+        StatusServer(config.status.listen, telemetry, allowed_hosts=config.status.allowed_hosts)
+        if config.status.listen is not None
+        else None
     )
     return Bot(config, chat, source, telemetry, sender, service, audit, desk, status_page)

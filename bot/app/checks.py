@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from bot.adapters.audit import AuditLog
+from bot.adapters.status_page import exposure_warning
 from bot.app.chats import check_chat
 from bot.app.models import check_model
 from bot.core.settings import Config
@@ -40,4 +41,6 @@ def check(config: Config) -> list[tuple[str, str]]:
         lines += [(topic, f"[models.{name}] {text}") for topic, text in check_model(config, name)]
     lines += check_chat(config)
     lines.append(check_audit(config))
+    if config.status.listen is not None and (exposed := exposure_warning(config.status.listen)):
+        lines.append(("status", f"WARNING: {exposed}"))
     return lines

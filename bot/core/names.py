@@ -45,3 +45,9 @@ def display_width(text: str) -> int:
             continue
         width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
     return width
+
+
+def log_safe(text: str) -> str:
+    """A log message that cannot forge log lines: control characters neutralised, and every
+    line after the first indented (a traceback stays readable, never looks like a new entry)."""
+    return "\n    ".join(printable(line) for line in text.splitlines() or [""])

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 OUTCOMES = ("pending", "replied", "ignored", "low_confidence", "failed", "shed")
 QUEUED = "classified; the reply is waiting for its turn to be sent"
+INTERRUPTED = "interrupted: the bot stopped before this picture's turn"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class Picture:
     fetch: Callable[[], bytes] = field(repr=False, compare=False)
     reply_to: str | None = None
     """Where the answer goes when it is not simply ``chat_id`` (WeCom: the callback to answer)."""
+    refused: str | None = None
+    """Why the transport already knows this message is nothing to answer (a voice message):
+    it is audited as ignored with this reason."""
 
     @property
     def answer_to(self) -> str:
@@ -90,6 +94,8 @@ def screen(
     """Why this picture is not for the bot, or None when it should be answered."""
     if pic.from_self:
         return "sent by the bot's own account"
+    if pic.refused is not None:
+        return pic.refused
     refused = audience.refuse(pic)
     if refused is not None:
         return refused
@@ -129,8 +135,11 @@ class AuditStore(Protocol):
 class Events(Protocol):
     """What the service reports as it goes (telemetry)."""
 
-    def picture(self, group: str | None, outcome: str, latency_ms: float | None) -> None:
-        """An outcome; ``group`` labels a served chat, None a chat the bot does not serve."""
+    def picture(
+        self, group: str | None, outcome: str, latency_ms: float | None, model: str | None
+    ) -> None:
+        """An outcome; ``group`` labels a served chat, None a chat the bot does not serve;
+        ``model`` is the model that answered, None when none did."""
         ...
 
     def serving_failed(self, detail: str) -> None: ...
@@ -181,13 +190,19 @@ class PictureService:
         self._owner_chat = owner_chat
         self._started_at = started_at
         self._clock = clock
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="picture")
+        # Daemon threads: a picture still in hand after shutdown_timeout_s must not keep the
+        # process alive (its row stays pending and is marked interrupted at the next start).
+        self._jobs: queue.SimpleQueue[Picture | None] = queue.SimpleQueue()
         self._slots = threading.BoundedSemaphore(workers + queue_size)
         self._idle = threading.Condition()
         self._inflight = 0
         self._closing = False
+        self._stopped_waiting = False
+        self._workers = workers
         self._last_apology: dict[str, float] = {}
         self._apology_lock = threading.Lock()
+        for n in range(workers):
+            threading.Thread(target=self._worker, name=f"picture-{n}", daemon=True).start()
 
     def update(self, *, reply: ReplyConfig, audience: Audience) -> None:
         """Swap in new chats, reply and threshold settings (the pool size stays as started)."""
@@ -199,14 +214,14 @@ class PictureService:
             pic, self.audience, started_at=self._started_at, startup_grace_s=self._grace_s
         )
         if reason is None and self._pause.is_set():
-            reason = "paused by the owner (send resume to the file helper)"
+            reason = "paused by the owner (send resume)"
         where, who = display_name(pic.chat_name), display_name(pic.sender)
         if reason is not None:
             claimed = self._audit.claim(
                 pic.msg_id, chat=pic.chat_name, sender=pic.sender, outcome="ignored", reason=reason
             )
             if claimed:
-                self._events.picture(self.audience.label(pic), "ignored", None)
+                self._events.picture(self.audience.label(pic), "ignored", None, None)
             log.info("picture %s in %s from %s ignored: %s", pic.msg_id, where, who, reason)
             return
         if not self._audit.claim(pic.msg_id, chat=pic.chat_name, sender=pic.sender):
@@ -218,9 +233,22 @@ class PictureService:
             return
         with self._idle:
             self._inflight += 1
-        self._pool.submit(self._work, pic)
+        self._jobs.put(pic)
 
     # -- worker side ---------------------------------------------------------------------
+    def _worker(self) -> None:
+        while (pic := self._jobs.get()) is not None:
+            if self._closing and self._stopped_waiting:
+                self._give_up(pic)
+            else:
+                self._work(pic)
+
+    def _give_up(self, pic: Picture) -> None:
+        try:
+            self._finish(pic, Outcome("failed", INTERRUPTED), "失败 (机器人停止)")
+        finally:
+            self._done_with(pic)
+
     def _work(self, pic: Picture) -> None:
         try:
             self._handle(pic)
@@ -230,10 +258,13 @@ class PictureService:
                 pic, Outcome("failed", f"internal error: {type(exc).__name__}"), "失败 (内部错误)"
             )
         finally:
-            self._slots.release()
-            with self._idle:
-                self._inflight -= 1
-                self._idle.notify_all()
+            self._done_with(pic)
+
+    def _done_with(self, pic: Picture) -> None:
+        self._slots.release()
+        with self._idle:
+            self._inflight -= 1
+            self._idle.notify_all()
 
     def _handle(self, pic: Picture) -> None:
         try:
@@ -297,7 +328,9 @@ class PictureService:
 
     def _finish(self, pic: Picture, result: Outcome, line: str) -> None:
         self._audit.finish(pic.msg_id, result)
-        self._events.picture(self.audience.label(pic), result.outcome, result.latency_ms)
+        self._events.picture(
+            self.audience.label(pic), result.outcome, result.latency_ms, result.model
+        )
         if self._owner_chat is not None:
             when = datetime.fromtimestamp(pic.created_at).strftime("%Y-%m-%d %H:%M:%S")
             where = display_name(pic.chat_name) if pic.is_group else "私聊"
@@ -306,7 +339,9 @@ class PictureService:
 
     # -- shutdown ------------------------------------------------------------------------
     def close(self, timeout_s: float) -> bool:
-        """Take no more pictures; wait up to ``timeout_s`` for those in hand. True if all done."""
+        """Take no more pictures; wait up to ``timeout_s`` for those in hand. True if all done.
+
+        Pictures still waiting for a worker then are audited as interrupted, not started."""
         self._closing = True
         deadline = time.monotonic() + timeout_s
         with self._idle:
@@ -316,5 +351,14 @@ class PictureService:
                     break
                 self._idle.wait(left)
             drained = self._inflight == 0
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._stopped_waiting = True
+        while True:  # the waiting ones: never started, audited now
+            try:
+                pic = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if pic is not None:
+                self._give_up(pic)
+        for _ in range(self._workers):
+            self._jobs.put(None)
         return drained

@@ -12,24 +12,33 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from bot.core.names import display_name
 from bot.core.settings import ReplyConfig
 from bot.errors import BadPrediction, LabelError
+
+InputKind = Literal["jpeg", "tensor", "base64_text"]
 
 
 @dataclass(frozen=True)
 class InputSpec:
     """What the model's signature takes, read from its metadata."""
 
-    kind: Literal["jpeg", "tensor"]
+    kind: InputKind
     alias: str
     dtype: str
     height: int | None = None
     width: int | None = None
     value_range: str = "0_1"
+    batched: bool = True  # False: one picture as a scalar (signature of unknown rank)
 
     def describe(self) -> str:
+        one = "" if self.batched else ", one scalar string per request"
         if self.kind == "jpeg":
-            return f"JPEG bytes as base64 in input {self.alias!r} ({self.dtype})"
+            return f"JPEG bytes as base64 in input {self.alias!r} ({self.dtype}{one})"
+        if self.kind == "base64_text":
+            return (
+                f"web-safe base64 text of the picture in input {self.alias!r} ({self.dtype}{one})"
+            )
         return (
             f"{self.height}x{self.width}x3 tensor in input {self.alias!r} ({self.dtype}, "
             f"value range {self.value_range})"
@@ -38,9 +47,12 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class JpegPayload:
+    """The picture re-encoded (JPEG, or PNG with [images] format = "png")."""
+
     data: bytes
     width: int
     height: int
+    format: str = "jpeg"
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class Prediction:
     model: str
     version: str
     request_bytes: int = 0
+    class_names: tuple[str, ...] | None = None  # the model's own names, if it outputs them
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class LabelTable:
     names: tuple[str, ...]
     source: str = ""
     column: str = ""
+    from_model: bool = False  # [labels] file = "model": names come with each prediction
 
     def __len__(self) -> int:
         return len(self.names)
@@ -137,7 +151,8 @@ def check_probabilities(values: list[float]) -> tuple[float, ...]:
         if not math.isfinite(p) or p < 0.0 or p > 1.0 + 1e-4:
             raise BadPrediction(
                 f"the model returned {p!r} for class {i}: not a probability; does the "
-                "signature end in softmax? set [serving] output to the probability output"
+                "signature end in softmax? set [serving] output to the probability output, "
+                'or [serving] scores = "logits" for raw scores'
             )
     return tuple(values)
 
@@ -168,11 +183,22 @@ def render_reply(verdict: Verdict, *, sender: str, rules: ReplyConfig) -> str:
     topk = ", ".join(f"{g.label} {format_probability(g.probability)}" for g in verdict.guesses)
     template = rules.template if verdict.confident else rules.unsure_template
     return template.format(
-        sender=sender,
+        sender=display_name(sender),  # a peer's name never carries a line break into the chat
         label=verdict.best.label,
         probability=format_probability(verdict.best.probability),
         topk=topk,
     )
+
+
+def model_names(prediction: Prediction) -> LabelTable:
+    """The model's own class names as a table (``[labels] file = "model"``)."""
+    names = prediction.class_names
+    if not names or len(names) != len(prediction.probabilities):
+        raise LabelError(
+            f"model {prediction.model!r} sent no class names beside its scores, but "
+            '[labels] file = "model" needs them; give a label table instead'
+        )
+    return LabelTable(names, source=f"model {prediction.model!r}", from_model=True)
 
 
 @dataclass
@@ -188,7 +214,9 @@ class Recogniser:
 
     def __post_init__(self) -> None:
         self._resolved: int | None = None
-        if self.model_classes is not None:
+        if self.labels.from_model:
+            self._resolved = 0
+        elif self.model_classes is not None:
             self._resolved = resolve_offset(self.offset, self.model_classes, len(self.labels))
 
     @property
@@ -200,13 +228,16 @@ class Recogniser:
         start = time.perf_counter()
         payload = self.prepare(data)
         prediction = self.classifier.predict(payload)
+        labels = self.labels
+        if labels.from_model:
+            labels = model_names(prediction)
         offset = self._resolved
         if offset is None:  # the metadata did not say how many classes; learn it once
-            offset = resolve_offset(self.offset, len(prediction.probabilities), len(self.labels))
+            offset = resolve_offset(self.offset, len(prediction.probabilities), len(labels))
             self._resolved = offset
         verdict = decide(
             prediction,
-            self.labels,
+            labels,
             offset=offset,
             top_k=self.rules.top_k,
             min_confidence=self.rules.min_confidence,

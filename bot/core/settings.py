@@ -359,6 +359,11 @@ class StatusConfig:
         '`"127.0.0.1:8080"` serves the status page, `/healthz` and `/metrics`',
         shown='`""` (off)',
     )
+    allowed_hosts: tuple[str, ...] = setting(
+        (),
+        'more `Host` names the page answers to, e.g. `["bot.lan"]` (always: its listen '
+        "address, and `localhost` on loopback); others get 421",
+    )
     healthy_within_s: float = setting(
         120.0,
         "how recent TF Serving's last answer must be for `/healthz`",

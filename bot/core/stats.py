@@ -45,6 +45,7 @@ class Row:
     outcome: str
     label: str | None = None
     latency_ms: float | None = None
+    model: str | None = None
 
     @property
     def day(self) -> str:
@@ -62,6 +63,8 @@ class Summary:
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     top_labels: tuple[tuple[str, int], ...]
+    models: tuple[tuple[str, int], ...] = ()
+    """Pictures per model that answered them, most first."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ def summarise_rows(rows: Sequence[Row], *, day: str | None, group: str | None) -
     latencies = [row.latency_ms for row in rows if row.latency_ms is not None]
     labels = Counter(row.label for row in rows if row.outcome in LABELLED_OUTCOMES and row.label)
     top = sorted(labels.items(), key=lambda item: (-item[1], item[0]))[:TOP_LABELS]
+    models = Counter(row.model for row in rows if row.model)
     return Summary(
         day=day,
         group=group,
@@ -123,6 +127,7 @@ def summarise_rows(rows: Sequence[Row], *, day: str | None, group: str | None) -
         latency_p50_ms=percentile(latencies, 50),
         latency_p95_ms=percentile(latencies, 95),
         top_labels=tuple(top),
+        models=tuple(sorted(models.items(), key=lambda item: (-item[1], item[0]))),
     )
 
 
@@ -179,11 +184,12 @@ def _cells(summary: Summary) -> list[str]:
         _ms(summary.latency_p50_ms),
         _ms(summary.latency_p95_ms),
         top or "-",
+        ", ".join(f"{model} {count}" for model, count in summary.models) or "-",
     ]
 
 
-_HEADER = ["day", "group", "pictures", *OUTCOME_COLUMNS, "p50_ms", "p95_ms", "top_labels"]
-_LEFT_ALIGNED = {0, 1, len(_HEADER) - 1}
+_HEADER = ["day", "group", "pictures", *OUTCOME_COLUMNS, "p50_ms", "p95_ms", "top_labels", "models"]
+_LEFT_ALIGNED = {0, 1, len(_HEADER) - 2, len(_HEADER) - 1}
 
 
 def render_text(report: Report) -> str:
@@ -214,6 +220,7 @@ def _summary_json(summary: Summary) -> dict[str, object]:
     doc["outcomes"] = {outcome: summary.outcomes[outcome] for outcome in OUTCOME_COLUMNS}
     doc["latency_ms"] = {"p50": summary.latency_p50_ms, "p95": summary.latency_p95_ms}
     doc["top_labels"] = [{"label": label, "count": count} for label, count in summary.top_labels]
+    doc["models"] = [{"model": model, "count": count} for model, count in summary.models]
     return doc
 
 

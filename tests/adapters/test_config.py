@@ -31,50 +31,105 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert load_config(path, env={}).labels.file == tmp_path / "sub" / "names.csv"
 
 
+NO_LABELS = (
+    "[labels] file = '{dir}/labels/imagenet1k.xlsx': no such file; give the path of the label "
+    'spreadsheet, or "model" for the names the model outputs itself'
+)
+
+
 @pytest.mark.parametrize(
     "extra,expected",
     [
-        ("[serving]\ntimeout_s = -1\n", "[serving] timeout_s = -1: must be a number of seconds"),
-        ('[serving]\ntimeout_s = "fast"\n', "[serving] timeout_s = 'fast': must be a number"),
-        ('[serving]\nurl = "localhost:8501"\n', "must start with http:// or https://"),
+        (
+            "[serving]\ntimeout_s = -1\n",
+            "[serving] timeout_s = -1: must be a number of seconds from 0.1 to 600",
+        ),
+        (
+            '[serving]\ntimeout_s = "fast"\n',
+            "[serving] timeout_s = 'fast': must be a number of seconds from 0.1 to 600",
+        ),
+        (
+            '[serving]\nurl = "localhost:8501"\n',
+            "[serving] url = 'localhost:8501': must start with http:// or https://, "
+            'e.g. "http://127.0.0.1:8501"',
+        ),
         (
             '[serving]\nmodle = "resnet"\n',
             "[serving] modle = 'resnet': unknown key; did you mean \"model\"?",
         ),
-        ('[serving]\ninput = "png"\n', 'must be one of "auto", "jpeg", "tensor"'),
-        ('[serving]\nvalue_range = "0-1"\n', 'must be one of "0_1", "-1_1", "0_255", "caffe"'),
+        (
+            '[serving]\ninput = "png"\n',
+            '[serving] input = \'png\': must be one of "auto", "jpeg", "tensor", "base64_text"',
+        ),
+        (
+            '[serving]\nvalue_range = "0-1"\n',
+            '[serving] value_range = \'0-1\': must be one of "0_1", "-1_1", "0_255", "caffe"',
+        ),
         (
             '[serving]\nversion = 2\nversion_label = "stable"\n',
-            "set either version or version_label",
+            "[serving] version_label = 'stable': set either version or version_label",
         ),
-        ('[serving]\nusername = "bot"\n', "needs a password in the environment variable"),
-        ('[labels]\nfile = "nope.xlsx"\n', "[labels] file = "),
-        ("[labels]\noffset = -1\n", 'must be "auto" or a whole number >= 0'),
+        (
+            '[serving]\nusername = "bot"\n',
+            "[serving] username = 'bot': needs a password in the environment variable "
+            "WECHAT_VISION_BOT_PASSWORD",
+        ),
+        (
+            '[labels]\nfile = "nope.xlsx"\n',
+            "[labels] file = '{dir}/nope.xlsx': no such file; give the path of the label "
+            'spreadsheet, or "model" for the names the model outputs itself',
+        ),
+        (
+            "[labels]\noffset = -1\n",
+            '[labels] offset = -1: must be "auto" or a whole number >= 0 (1 = background class)',
+        ),
         (
             "[reply]\ntop_k = 0\n",
             "[reply] top_k = 0: must be a whole number of labels from 1 to 10",
         ),
-        ("[reply]\nmin_confidence = 1.5\n", "[reply] min_confidence = 1.5"),
-        ('[reply]\ntemplate = "{user} {label}"\n', "is not a valid template"),
-        ("[images]\nshort_side_px = 10.5\n", "must be a whole number of pixels"),
+        (
+            "[reply]\nmin_confidence = 1.5\n",
+            "[reply] min_confidence = 1.5: must be a number of probability from 0 to 1",
+        ),
+        (
+            '[reply]\ntemplate = "{{user}} {{label}}"\n',
+            "[reply] template = '{{user}} {{label}}': is not a valid template (KeyError('user')); "
+            "use only {{sender}}, {{label}}, {{probability}}, {{topk}}",
+        ),
+        (
+            "[images]\nshort_side_px = 10.5\n",
+            "[images] short_side_px = 10.5: must be a whole number of pixels from 32 to 4096",
+        ),
         ('[sevring]\nurl = "http://x"\n', '[sevring]: unknown section; did you mean "[serving]"?'),
-        ("serving = 3\n", "[serving] must be a table"),
+        ("serving = 3\n", "[serving] must be a table, e.g. a line `[serving]` followed by keys"),
     ],
 )
 def test_each_wrong_value_names_file_key_and_fix(tmp_path: Path, extra: str, expected: str) -> None:
     path = tmp_path / "config.toml"
-    path.write_text(extra, encoding="utf-8")
+    path.write_text(extra.format(), encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
     assert str(path) in str(err.value)
-    assert expected in str(err.value)
+    problem = expected.format(dir=tmp_path.as_posix())
+    assert problem in err.value.problems
+    assert problem in str(err.value)
+    # Such a file also lacks the default label table: at most that one more problem.
+    assert set(err.value.problems) <= {problem, NO_LABELS.format(dir=tmp_path.as_posix())}
 
 
 def test_all_problems_are_reported_together(write_config: WriteConfig) -> None:
     path = write_config("[reply]\ntop_k = 99\n", serving="timeout_s = 0\nretries = -2")
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
-    assert len(err.value.problems) == 3
+    assert sorted(err.value.problems) == [
+        "[reply] top_k = 99: must be a whole number of labels from 1 to 10",
+        "[serving] retries = -2: must be a whole number of retries from 0 to 10",
+        "[serving] timeout_s = 0: must be a number of seconds from 0.1 to 600",
+    ]
+    assert str(err.value).splitlines() == [
+        f"{path} has 3 problems:",
+        *(f"  - {problem}" for problem in err.value.problems),
+    ]
 
 
 def test_missing_config_file_says_how_to_fix(tmp_path: Path) -> None:
@@ -121,13 +176,37 @@ def test_shipped_example_whitelists_a_group_and_keeps_the_seed_filehelper_audit(
 @pytest.mark.parametrize(
     "extra,expected",
     [
-        ('[wechat]\ngroups = "我们一家"\n', "must be a list of group names"),
-        ('[wechat]\ngroups = ["*", "我们一家"]\n', '"*" means every group'),
-        ('[wechat]\nstickers = "yes"\n', 'must be one of "ignore", "classify"'),
-        ('[wechat]\nprivate_chats = "no"\n', "must be true or false"),
-        ("[wechat]\nmin_send_interval_s = -1\n", "[wechat] min_send_interval_s = -1"),
-        ("[wechat]\nworkers = 0\n", "[wechat] workers = 0"),
-        ('[wechat]\nlogin_url = "weixin.qq.com"\n', "must start with http://"),
+        (
+            '[wechat]\ngroups = "我们一家"\n',
+            "[wechat] groups = '我们一家': must be a list of group names, "
+            'e.g. ["我们一家"], or ["*"]',
+        ),
+        (
+            '[wechat]\ngroups = ["*", "我们一家"]\n',
+            "[wechat] groups = ['*', '我们一家']: "
+            '"*" means every group; do not list names beside it',
+        ),
+        (
+            '[wechat]\nstickers = "yes"\n',
+            '[wechat] stickers = \'yes\': must be one of "ignore", "classify"',
+        ),
+        (
+            '[wechat]\nprivate_chats = "no"\n',
+            "[wechat] private_chats = 'no': must be true or false (no quotes)",
+        ),
+        (
+            "[wechat]\nmin_send_interval_s = -1\n",
+            "[wechat] min_send_interval_s = -1: must be a number of seconds from 0 to 600",
+        ),
+        (
+            "[wechat]\nworkers = 0\n",
+            "[wechat] workers = 0: must be a whole number of threads from 1 to 32",
+        ),
+        (
+            '[wechat]\nlogin_url = "weixin.qq.com"\n',
+            "[wechat] login_url = 'weixin.qq.com': must start with http:// or https://, "
+            'e.g. "https://login.weixin.qq.com"',
+        ),
         ('[audit]\npaht = "a.db"\n', "[audit] paht = 'a.db': unknown key; did you mean \"path\"?"),
     ],
 )
@@ -136,4 +215,5 @@ def test_wrong_wechat_and_audit_values_are_named(
 ) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(write_config(extra), env={})
+    assert err.value.problems == [expected]
     assert expected in str(err.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -58,27 +59,132 @@ def test_exif_orientation_is_applied_so_the_picture_is_upright() -> None:
     assert bottom[2] > 150 and bottom[0] < 80
 
 
+W, H = 64, 48
+# Four quadrants of different colours (top-left, top-right, bottom-left, bottom-right): a wrong
+# colour, a swapped channel, a turn or a mirror all show.
+QUAD_RGB = np.array([(220, 30, 30), (30, 200, 40), (20, 40, 210), (240, 220, 20)], np.uint8)
+
+
+def quadrants(values: np.ndarray, w: int = W, h: int = H) -> np.ndarray:
+    """An (h, w, ...) array whose quadrants hold values[0..3]."""
+    out = np.empty((h, w, *values.shape[1:]), values.dtype)
+    out[: h // 2, : w // 2], out[: h // 2, w // 2 :] = values[0], values[1]
+    out[h // 2 :, : w // 2], out[h // 2 :, w // 2 :] = values[2], values[3]
+    return out
+
+
+def cmyk_jpeg() -> tuple[bytes, np.ndarray]:
+    cmyk = np.concatenate([255 - QUAD_RGB, np.zeros((4, 1), np.uint8)], axis=1)  # K = 0
+    img = Image.frombytes("CMYK", (W, H), quadrants(cmyk).tobytes())
+    return gallery.jpeg(img, quality=95), quadrants(QUAD_RGB)
+
+
+def palette_png_with_alpha() -> tuple[bytes, np.ndarray]:
+    img = Image.fromarray(quadrants(np.arange(4, dtype=np.uint8)), "L").convert("P")
+    img.putpalette(QUAD_RGB.flatten().tolist())
+    expected = quadrants(QUAD_RGB)
+    expected[: H // 2, : W // 2] = 255  # index 0 is transparent: white
+    return gallery.encode(img, "PNG", transparency=0), expected
+
+
+def rgba_png() -> tuple[bytes, np.ndarray]:
+    alpha = np.array([255, 128, 0, 64], np.uint8)
+    rgba = np.concatenate([QUAD_RGB, alpha[:, None]], axis=1)
+    a = alpha[:, None].astype(float) / 255
+    over_white = np.rint(QUAD_RGB * a + 255 * (1 - a)).astype(np.uint8)
+    return gallery.encode(Image.fromarray(quadrants(rgba), "RGBA"), "PNG"), quadrants(over_white)
+
+
+def grey_png() -> tuple[bytes, np.ndarray]:
+    levels = np.array([0, 90, 180, 255], np.uint8)
+    grey = quadrants(np.repeat(levels[:, None], 3, axis=1))
+    return gallery.encode(Image.fromarray(quadrants(levels), "L"), "PNG"), grey
+
+
+def sixteen_bit_png() -> tuple[bytes, np.ndarray]:
+    levels = np.array([0, 10_000, 40_000, 65_535], np.uint16)
+    eight = np.rint(levels.astype(float) * 255 / 65_535).astype(np.uint8)
+    img = Image.fromarray(quadrants(levels))
+    assert img.mode.startswith("I;16")
+    return gallery.encode(img, "PNG"), quadrants(np.repeat(eight[:, None], 3, axis=1))
+
+
+def rgb_as(fmt: str) -> Callable[[], tuple[bytes, np.ndarray]]:
+    def make() -> tuple[bytes, np.ndarray]:
+        return gallery.encode(Image.fromarray(quadrants(QUAD_RGB)), fmt), quadrants(QUAD_RGB)
+
+    return make
+
+
+def animated_gif(frames: int = 100) -> tuple[bytes, np.ndarray]:
+    def frame(shift: int) -> Image.Image:
+        img = Image.fromarray(quadrants((np.arange(4, dtype=np.uint8) + shift) % 4), "L")
+        img = img.convert("P")
+        img.putpalette(QUAD_RGB.flatten().tolist())
+        return img
+
+    first, *rest = [frame(i) for i in range(frames)]
+    data = gallery.encode(first, "GIF", save_all=True, append_images=rest, duration=40)
+    return data, quadrants(QUAD_RGB)
+
+
+def exif_rotated(orientation: int, turns_clockwise: int) -> Callable[[], tuple[bytes, np.ndarray]]:
+    def make() -> tuple[bytes, np.ndarray]:
+        stored = quadrants(QUAD_RGB)
+        upright = np.rot90(stored, k=-turns_clockwise)
+        data = gallery.with_orientation(Image.fromarray(stored), orientation)
+        return data, np.ascontiguousarray(upright)
+
+    return make
+
+
 @pytest.mark.parametrize(
-    "name,data",
+    "make",
     [
-        ("cmyk jpeg", gallery.jpeg(Image.new("CMYK", (64, 48), (0, 255, 255, 0)))),
-        (
-            "palette png with alpha",
-            gallery.encode(
-                Image.new("RGBA", (64, 48), (255, 0, 0, 0)).convert("P"), "PNG", transparency=0
-            ),
-        ),
-        ("rgba png", gallery.encode(Image.new("RGBA", (64, 48), (0, 0, 255, 128)), "PNG")),
-        ("grey png", gallery.encode(Image.new("L", (64, 48), 90), "PNG")),
-        ("sixteen bit png", gallery.sixteen_bit_png()),
-        ("webp", gallery.encode(Image.new("RGB", (64, 48), (10, 200, 10)), "WEBP")),
-        ("bmp", gallery.encode(Image.new("RGB", (64, 48), (10, 200, 10)), "BMP")),
-        ("animated gif", gallery.animated_gif(frames=100)),
+        cmyk_jpeg,
+        palette_png_with_alpha,
+        rgba_png,
+        grey_png,
+        sixteen_bit_png,
+        rgb_as("WEBP"),
+        rgb_as("BMP"),
+        animated_gif,
+        exif_rotated(6, 1),
+        exif_rotated(3, 2),
+        exif_rotated(8, 3),
+    ],
+    ids=[
+        "cmyk jpeg",
+        "palette png with alpha",
+        "rgba png",
+        "grey png",
+        "sixteen bit png",
+        "webp",
+        "bmp",
+        "animated gif",
+        "exif orientation 6",
+        "exif orientation 3",
+        "exif orientation 8",
     ],
 )
-def test_awkward_formats_become_rgb_jpeg(name: str, data: bytes) -> None:
+def test_awkward_formats_become_rgb_jpeg_with_the_pixels_of_the_picture(
+    make: Callable[[], tuple[bytes, np.ndarray]],
+) -> None:
+    data, expected = make()
     img = prepare(data)
-    assert img.mode == "RGB", name
+    assert img.mode == "RGB"
+    got = np.asarray(img).astype(int)
+    assert got.shape == expected.shape
+    h, w = expected.shape[:2]
+    centres = [
+        (h // 4, w // 4),
+        (h // 4, 3 * w // 4),
+        (3 * h // 4, w // 4),
+        (3 * h // 4, 3 * w // 4),
+    ]
+    for y, x in centres:  # each quadrant's colour, within JPEG's error
+        assert tuple(got[y, x]) == pytest.approx(tuple(expected[y, x].astype(int)), abs=10), (y, x)
+    assert np.abs(got - expected).mean() < 6  # and the picture as a whole
 
 
 def test_sixteen_bit_grey_keeps_its_brightness_instead_of_turning_white() -> None:

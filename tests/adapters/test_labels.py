@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +15,16 @@ from bot.adapters.labels import load_labels
 from bot.errors import LabelError
 from tests.conftest import LABELS_XLSX, REPO
 
-SHARED_TSV = REPO.parent / "shared" / "data" / "imagenet1k_labels.tsv"
+BUILD_SCRIPT = REPO / "labels" / "build_imagenet1k.py"
+# SHA-256 of the checked source table's columns (shared/data/imagenet1k_labels.tsv, one name a
+# line, joined by "\n"), which labels/imagenet1k.xlsx is built from. When the source changes:
+# rebuild the spreadsheet with labels/build_imagenet1k.py and put the new digests here.
+SOURCE_NAME_EN_SHA256 = "1f0f2f0cc077fd0bd25ced6045d7d7bb6a491a4286e31c42e728c5451ea4d0d4"
+SOURCE_NAME_ZH_SHA256 = "55a4565e0b9c5c784712b095b1bf78a34bf68bcbbf9bc4da84f79cbea7ca044d"
+
+
+def digest(names: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
 
 
 def test_shipped_spreadsheet_has_1000_chinese_and_english_names() -> None:
@@ -25,11 +37,43 @@ def test_shipped_spreadsheet_has_1000_chinese_and_english_names() -> None:
     assert len(set(zh.names)) == 1000
 
 
-@pytest.mark.skipif(not SHARED_TSV.exists(), reason="shared/ data not beside the repo")
 def test_shipped_spreadsheet_matches_the_checked_source_table() -> None:
-    source = pd.read_csv(SHARED_TSV, sep="\t", keep_default_na=False)
+    table = pd.read_excel(LABELS_XLSX, sheet_name="imagenet1k", keep_default_na=False)
+    assert list(table.columns) == ["class_NO", "class_EN", "class_ZH"]
+    assert list(table["class_NO"]) == list(range(1000))
+    en = load_labels(LABELS_XLSX, column="class_EN", id_column="class_NO")
     zh = load_labels(LABELS_XLSX, column="class_ZH", id_column="class_NO")
-    assert list(zh.names) == list(source["name_zh"])
+    assert (digest(en.names), digest(zh.names)) == (SOURCE_NAME_EN_SHA256, SOURCE_NAME_ZH_SHA256)
+
+
+def test_build_script_turns_a_source_table_into_a_spreadsheet_the_bot_reads(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source.tsv"
+    rows = [
+        (0, "n01440764", "tench", "丁鲷"),
+        (1, "n01443537", "goldfish", "金鱼"),
+        (2, "n02012849", "crane", "鹤"),
+        (3, "n03126707", "crane 2", "起重机"),
+        (4, "n15075141", "toilet tissue", "卫生纸"),
+    ]
+    with source.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter="\t")
+        writer.writerow(["index", "wnid", "name_en", "name_zh"])
+        writer.writerows(rows)
+    out = tmp_path / "labels.xlsx"
+    done = subprocess.run(
+        [sys.executable, str(BUILD_SCRIPT), str(source), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, f"wrote {out} (5 classes)"), done.stderr
+    en = load_labels(out, column="class_EN", id_column="class_NO")
+    zh = load_labels(out, column="class_ZH", id_column="class_NO")
+    assert en.names == tuple(r[2] for r in rows)
+    assert zh.names == tuple(r[3] for r in rows)
 
 
 def test_csv_and_tsv_tables_are_read_by_id_column(tmp_path: Path) -> None:
@@ -84,3 +128,13 @@ def test_unsupported_file_type_is_refused(tmp_path: Path) -> None:
     path.write_text("{}", encoding="utf-8")
     with pytest.raises(LabelError, match="use .xlsx, .csv or .tsv"):
         load_labels(path, column="x", id_column="y")
+
+
+def test_class_names_that_pandas_would_read_as_missing_are_kept(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "na.xlsx"
+    pd.DataFrame({"class_NO": [0, 1, 2], "class_EN": ["NA", "null", "n/a"]}).to_excel(
+        path, index=False
+    )
+    assert load_labels(path, column="class_EN", id_column="class_NO").names == ("NA", "null", "n/a")

@@ -64,8 +64,10 @@ def write_audit(path: Path, pictures: Sequence[Pic]) -> Path:
     return path
 
 
-def replied(label: str, latency_ms: float, outcome: str = "replied") -> Outcome:
-    return Outcome(outcome, label=label, probability=0.9, latency_ms=latency_ms)
+def replied(
+    label: str, latency_ms: float, outcome: str = "replied", model: str = "resnet"
+) -> Outcome:
+    return Outcome(outcome, label=label, probability=0.9, latency_ms=latency_ms, model=model)
 
 
 FAMILY = "家庭群"
@@ -78,7 +80,7 @@ PICTURES = [
     Pic(at("2026-11-20", "13:00:00.000"), TEAM, Outcome("shed", "queue full")),
     # 00:30 at +08:00 is still the 20th in UTC: the day is the one the bot recorded.
     Pic(at("2026-11-21", "00:30:00.000"), FAMILY, Outcome("ignored", "sticker")),
-    Pic(at("2026-11-21", "23:59:59.999"), TEAM, replied("tench", 50.0)),
+    Pic(at("2026-11-21", "23:59:59.999"), TEAM, replied("tench", 50.0, model="dogs")),
     Pic(at("2026-11-21", "22:00:00.000"), TEAM, Outcome("pending")),
 ]
 
@@ -156,7 +158,9 @@ def test_percentiles_are_nearest_rank(values: list[float], p: int, expected: flo
 
 def rows_of(pictures: Sequence[Pic]) -> list[Row]:
     return [
-        Row(p.seen_at, p.chat, p.result.outcome, p.result.label, p.result.latency_ms)
+        Row(
+            p.seen_at, p.chat, p.result.outcome, p.result.label, p.result.latency_ms, p.result.model
+        )
         for p in pictures
     ]
 
@@ -171,8 +175,18 @@ EXPECTED_DAYS = (  # by day, then by group name (code point order)
         latency_p50_ms=200.0,
         latency_p95_ms=300.0,
         top_labels=(("金鱼", 2), ("虎鲨", 1)),
+        models=(("resnet", 3),),
     ),
-    Summary("2026-11-21", TEAM, 2, counts(replied=1, pending=1), 50.0, 50.0, (("tench", 1),)),
+    Summary(
+        "2026-11-21",
+        TEAM,
+        2,
+        counts(replied=1, pending=1),
+        50.0,
+        50.0,
+        (("tench", 1),),
+        models=(("dogs", 1),),
+    ),
     Summary("2026-11-21", FAMILY, 1, counts(ignored=1), None, None, ()),
 )
 EXPECTED_TOTAL = Summary(
@@ -183,6 +197,7 @@ EXPECTED_TOTAL = Summary(
     latency_p50_ms=100.0,
     latency_p95_ms=300.0,
     top_labels=(("金鱼", 2), ("tench", 1), ("虎鲨", 1)),
+    models=(("resnet", 3), ("dogs", 1)),
 )
 
 
@@ -241,17 +256,17 @@ def test_group_that_matches_nothing_gives_an_empty_selection() -> None:
 def test_text_table_aligns_columns_under_wide_chinese_names() -> None:
     expected = (
         "day         group   pictures  replied  low_confidence  failed  shed  ignored  pending"
-        "  p50_ms  p95_ms  top_labels\n"
+        "  p50_ms  p95_ms  top_labels               models\n"
         "2026-11-20  Team A         1        0               0       0     1        0        0"
-        "       -       -  -\n"
+        "       -       -  -                        -\n"
         "2026-11-20  家庭群         4        2               1       1     0        0        0"
-        "     200     300  金鱼 2, 虎鲨 1\n"
+        "     200     300  金鱼 2, 虎鲨 1           resnet 3\n"
         "2026-11-21  Team A         2        1               0       0     0        0        1"
-        "      50      50  tench 1\n"
+        "      50      50  tench 1                  dogs 1\n"
         "2026-11-21  家庭群         1        0               0       0     0        1        0"
-        "       -       -  -\n"
+        "       -       -  -                        -\n"
         "total                      8        3               1       1     1        1        1"
-        "     100     300  金鱼 2, tench 1, 虎鲨 1\n"
+        "     100     300  金鱼 2, tench 1, 虎鲨 1  resnet 3, dogs 1\n"
     )
     assert render_text(summarise(rows_of(PICTURES))) == expected
 
@@ -306,6 +321,7 @@ def test_stats_json_has_since_group_days_and_total(
         "outcomes": counts(replied=2, low_confidence=1, failed=1),
         "latency_ms": {"p50": 200.0, "p95": 300.0},
         "top_labels": [{"label": "金鱼", "count": 2}, {"label": "虎鲨", "count": 1}],
+        "models": [{"model": "resnet", "count": 3}],
     }
     assert [(d["day"], d["pictures"]) for d in doc["days"]] == [
         ("2026-11-20", 4),
@@ -316,6 +332,7 @@ def test_stats_json_has_since_group_days_and_total(
         "outcomes": counts(replied=2, low_confidence=1, failed=1, ignored=1),
         "latency_ms": {"p50": 200.0, "p95": 300.0},
         "top_labels": [{"label": "金鱼", "count": 2}, {"label": "虎鲨", "count": 1}],
+        "models": [{"model": "resnet", "count": 3}],
     }
 
 

@@ -25,9 +25,10 @@ def telemetry(clock: Clock, *, receiving: bool = True) -> Telemetry:
 
 def test_group_names_with_quotes_are_escaped_in_the_metrics_text() -> None:
     t = telemetry(Clock())
-    t.picture('群 "引号"', "replied", 120.0)
+    t.picture('群 "引号"', "replied", 120.0, "resnet")
     text = t.metrics().decode()
-    assert 'wechat_vision_bot_pictures_total{group="群 \\"引号\\"",outcome="replied"} 1.0' in text
+    labels = 'group="群 \\"引号\\"",model="resnet",outcome="replied"'
+    assert f"wechat_vision_bot_pictures_total{{{labels}}} 1.0" in text
     assert "wechat_vision_bot_send_queue 3.0" in text
     assert t.snapshot().counts == {"replied": 1}
 
@@ -57,7 +58,7 @@ def test_metrics_name_at_most_max_group_labels_groups_and_never_unserved_ones() 
     text = t.metrics().decode()
     series = [ln for ln in text.splitlines() if ln.startswith("wechat_vision_bot_pictures_total{")]
     assert len(series) == MAX_GROUP_LABELS + 2  # the named ones, (other) replied, (other) ignored
-    assert f'group="{OTHER_GROUPS}",outcome="ignored"' in text
-    other_replied = f'group="{OTHER_GROUPS}",outcome="replied"}}'
+    assert f'group="{OTHER_GROUPS}",model="",outcome="ignored"' in text
+    other_replied = f'group="{OTHER_GROUPS}",model="",outcome="replied"}}'
     assert f"{other_replied} {300 - MAX_GROUP_LABELS}.0" in text
     assert 'group="群299"' not in text

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import traceback
 from collections.abc import Iterator
 
 import pytest
@@ -248,5 +250,35 @@ def test_bearer_token_is_sent_but_never_shown(resnet: FakeTFServing) -> None:
     assert "tok-123" not in str(err.value)
 
 
-def test_credentials_in_the_url_are_removed_from_messages() -> None:
+def shown_with_causes(exc: BaseException) -> str:
+    """All a user can see of an error: its message and, with ``-v``, its chained causes."""
+    lines: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None:
+        lines += traceback.format_exception_only(seen)
+        seen = seen.__cause__ or seen.__context__
+    return "".join(lines)
+
+
+def test_credentials_in_the_url_are_removed_from_messages(resnet: FakeTFServing) -> None:
     assert redact_url("http://bot:pw@127.0.0.1:8501") == "http://127.0.0.1:8501"
+    secret = "S3cret-pw"
+    # Nothing listens: "unavailable", naming the server without its credentials.
+    port = free_port()
+    with pytest.raises(ServingUnavailable) as down:
+        client_for(f"http://bot:{secret}@127.0.0.1:{port}").model_info()
+    assert f"TF Serving at http://127.0.0.1:{port} is unavailable" in str(down.value)
+    # The server answers no: the same.
+    host = resnet.url.removeprefix("http://")
+    resnet.fail_next(404, json.dumps({"error": "Servable not found"}), scope="v1")
+    with pytest.raises(ServingRejected) as rejected:
+        client_for(f"http://bot:{secret}@{host}").model_info()
+    assert f"at http://{host} (404: Servable not found)" in str(rejected.value)
+    for err in (down.value, rejected.value):
+        shown = shown_with_causes(err)
+        assert secret not in shown and "bot:" not in shown, shown
+    # The credentials still reach the server, as HTTP basic auth.
+    client_for(f"http://bot:{secret}@{host}").model_info()
+    assert resnet.requests[-1].headers.get("authorization") == "Basic " + base64.b64encode(
+        f"bot:{secret}".encode()
+    ).decode("ascii")

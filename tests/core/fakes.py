@@ -184,11 +184,15 @@ class FakeEvents:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.pictures: list[tuple[str | None, str]] = []
+        self.models: list[str | None] = []
         self.serving_failures: list[str] = []
 
-    def picture(self, group: str | None, outcome: str, latency_ms: float | None) -> None:
+    def picture(
+        self, group: str | None, outcome: str, latency_ms: float | None, model: str | None
+    ) -> None:
         with self._lock:
             self.pictures.append((group, outcome))
+            self.models.append(model)
 
     def serving_failed(self, detail: str) -> None:
         with self._lock:

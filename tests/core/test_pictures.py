@@ -441,7 +441,7 @@ def test_paused_pictures_are_ignored_with_the_reason_and_resume_answers_again(
     bench.service.offer(picture("m2"))
     bench.close()
 
-    assert bench.audit.rows["m1"] == ignored("paused by the owner (send resume to the file helper)")
+    assert bench.audit.rows["m1"] == ignored("paused by the owner (send resume)")
     assert bench.audit.rows["m2"].outcome == "replied"
     assert bench.outbox.texts_to(FAMILY) == [CAT_REPLY]
 

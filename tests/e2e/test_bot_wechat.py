@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.botproc import (
     audit_rows,
     class_photo,
     wait_for_rows,
+    wait_until,
     write_bot_config,
 )
 from tests.conftest import free_port
@@ -95,7 +97,7 @@ def test_picture_in_whitelisted_group_gets_mention_reply_filehelper_line_and_aud
 def test_picture_in_another_group_gets_nothing_and_an_ignored_row(
     sim: WeChatSimulator, start: Start, tmp_path: Path
 ) -> None:
-    start()
+    bot = start()
     sim.post_picture(OTHER, "路人", class_photo(10))
     sim.post_picture(FAMILY, "小红", class_photo(20))
     sim.wait_for_sent(to(FAMILY))
@@ -104,19 +106,19 @@ def test_picture_in_another_group_gets_nothing_and_an_ignored_row(
     assert [(r["outcome"], r["reason"]) for r in ignored] == [
         ("ignored", "group not in [wechat] groups")
     ]
-    time.sleep(0.5)
+    bot.stop_drained()  # everything the bot was going to send has been sent
     assert not [m for m in sim.sent if m.to_nickname == OTHER]
 
 
 def test_sticker_in_whitelisted_group_gets_no_reply(
     sim: WeChatSimulator, start: Start, tmp_path: Path
 ) -> None:
-    start()
+    bot = start()
     gif = class_photo(30)
     sim.post_picture(FAMILY, "小明", gif, msg_type=47)
     rows = wait_for_rows(tmp_path / "audit.sqlite3", lambda r: len(r) == 1)
     assert rows[0]["outcome"] == "ignored" and "sticker" in str(rows[0]["reason"])
-    time.sleep(0.5)
+    bot.stop_drained()  # everything the bot was going to send has been sent
     assert not [m for m in sim.sent if m.to_nickname == FAMILY]
 
 
@@ -136,14 +138,18 @@ def test_pictures_sent_from_the_bots_own_phone_and_private_chats_are_ignored(
 def test_the_same_message_delivered_twice_gets_one_reply(
     sim: WeChatSimulator, start: Start, tmp_path: Path
 ) -> None:
-    start()
+    bot = start()
     msg_id = sim.post_picture(FAMILY, "小明", class_photo(50))
     sim.wait_for_sent(to(FAMILY))
     sim.redeliver(msg_id)
     sim.post_picture(FAMILY, "小红", class_photo(51))
-    sim.wait_for_sent(to(FAMILY), count=2)
-    time.sleep(0.5)
-    assert len([m for m in sim.sent if m.to_nickname == FAMILY]) == 2
+    sim.wait_for_sent(to(FAMILY), count=2, timeout_s=30)
+    # The redelivered copy reached the bot before 小红's picture did; after a clean stop
+    # everything the bot was going to send has been sent.
+    bot.stop_drained()
+    replies = [m.content for m in sim.sent if m.to_nickname == FAMILY]
+    assert len(replies) == 2
+    assert sorted(c.split(MENTION)[0] for c in replies) == ["@小明", "@小红"]
     assert len(audit_rows(tmp_path / "audit.sqlite3")) == 2
 
 
@@ -151,30 +157,37 @@ def test_slow_classification_in_one_group_does_not_delay_another_groups_reply(
     sim: WeChatSimulator, start: Start, tfs: FakeTFServing
 ) -> None:
     slow_class = 77
+    slow_started, release_slow = threading.Event(), threading.Event()
 
     def classify(image: Image.Image) -> int:
         found = default_classify(image, 1001)
         if found == slow_class:
-            time.sleep(4.0)
+            slow_started.set()
+            release_slow.wait(60)  # held until the other group has had its answer
         return found
 
     tfs.set_model(ModelSpec(classify=classify))
     start()
-    sim.post_picture(FAMILY, "小明", class_photo(slow_class))
-    time.sleep(0.3)
-    posted = time.monotonic()
-    sim.post_picture(WORK, "老王", class_photo(78))
-    [fast] = sim.wait_for_sent(to(WORK), timeout_s=10)
-    assert fast.time - posted < 3.0
-    assert not [m for m in sim.sent if m.to_nickname == FAMILY]
-    sim.wait_for_sent(to(FAMILY), timeout_s=10)
+    try:
+        sim.post_picture(FAMILY, "小明", class_photo(slow_class))
+        wait_until(slow_started.is_set, 30, what="the slow picture being classified")
+        posted = time.monotonic()
+        sim.post_picture(WORK, "老王", class_photo(78))
+        [fast] = sim.wait_for_sent(to(WORK), timeout_s=30)
+        assert fast.time - posted < 3.0
+        assert not [m for m in sim.sent if m.to_nickname == FAMILY]
+    finally:
+        release_slow.set()
+    [slow] = sim.wait_for_sent(to(FAMILY), timeout_s=30)
+    assert slow.content.startswith(f"@小明{MENTION}")
 
 
 def test_serving_down_gives_failed_rows_one_apology_and_recovers_when_back(
     sim: WeChatSimulator, start: Start, tmp_path: Path
 ) -> None:
     port = free_port()
-    bot = start(serving_url=f"http://127.0.0.1:{port}")
+    # A 1 s probe: the bot asks TF Serving again by itself (at most every 5 s) once it is back.
+    bot = start(serving_url=f"http://127.0.0.1:{port}", extra="[status]\nprobe_interval_s = 1\n")
     assert "warning: TF Serving at" in bot.stdout
     sim.post_picture(FAMILY, "小明", class_photo(5))
     sim.post_picture(FAMILY, "小红", class_photo(6))
@@ -182,17 +195,25 @@ def test_serving_down_gives_failed_rows_one_apology_and_recovers_when_back(
     rows = wait_for_rows(db, lambda r: len(r) == 2 and all(x["outcome"] == "failed" for x in r))
     assert all("unavailable" in str(r["reason"]) for r in rows)
     apologies = sim.wait_for_sent(to(FAMILY))
-    time.sleep(0.5)
-    assert [m.content for m in sim.sent if m.to_nickname == FAMILY] == [
-        "抱歉,识图服务暂时不可用,请稍后再试。"
-    ]
+    apology = "抱歉,识图服务暂时不可用,请稍后再试。"
+    assert [m.content for m in apologies] == [apology]
     assert "http" not in apologies[0].content
-    with FakeTFServing(ModelSpec(), port=port):
-        time.sleep(5.5)  # the bot retries discovery at most every 5 s
+    with FakeTFServing(ModelSpec(), port=port) as back:
+        # The bot's own probe reconnects; a picture after that waits for it, never fails.
+        wait_until(lambda: back.requests, 60, what="the bot asking TF Serving again")
         sim.post_picture(FAMILY, "小明", class_photo(7))
-        replies = sim.wait_for_sent(lambda m: m.to_nickname == FAMILY and "概率" in m.content)
+        replies = sim.wait_for_sent(
+            lambda m: m.to_nickname == FAMILY and "概率" in m.content, timeout_s=30
+        )
         assert replies[0].content.endswith("的概率是: stingray")
         assert bot.proc.poll() is None
+        bot.stop_drained()  # everything the bot was going to send has been sent
+    # One apology for the two failed pictures, then the answer: nothing else.
+    assert [m.content for m in sim.sent if m.to_nickname == FAMILY] == [
+        apology,
+        replies[0].content,
+    ]
+    assert [r["outcome"] for r in audit_rows(db)] == ["failed", "failed", "replied"]
 
 
 def test_server_side_logout_ends_the_bot_with_one_plain_line(
@@ -221,10 +242,13 @@ def test_restart_with_hot_reload_needs_no_qr_and_replays_nothing(
     sim.post_picture(FAMILY, "小红", class_photo(61))  # arrives while the bot is down
     second = start()
     assert "Scan this QR code" not in second.stdout
-    sim.wait_for_sent(to(FAMILY), count=2)
-    time.sleep(1.0)
-    assert len([m for m in sim.sent if m.to_nickname == FAMILY]) == 2
-    assert second.stop(signal.SIGINT) == 0
+    sim.wait_for_sent(to(FAMILY), count=2, timeout_s=30)
+    # A replayed copy of 小明's picture would reach the bot before 小红's; after a clean stop
+    # everything the bot was going to send has been sent.
+    second.stop_drained(signal.SIGINT)
+    replies = [m.content for m in sim.sent if m.to_nickname == FAMILY]
+    assert len(replies) == 2
+    assert [c.split(MENTION)[0] for c in replies] == ["@小明", "@小红"]
 
 
 def test_refused_login_exits_2_with_one_plain_line(sim: WeChatSimulator, start: Start) -> None:
@@ -285,7 +309,8 @@ def test_a_full_queue_sheds_pictures_into_the_audit_log(
     tfs.delay_s = 2.0
     start(wechat="workers = 1\nqueue_size = 0")
     sim.post_picture(FAMILY, "小明", class_photo(1))
-    time.sleep(0.5)
+    # 小明's picture holds the only worker (TF Serving answers after 2 s) when 小红's arrives.
+    wait_until(lambda: tfs.predict_requests, 30, what="小明's picture reaching TF Serving")
     sim.post_picture(FAMILY, "小红", class_photo(2))
     rows = wait_for_rows(
         tmp_path / "audit.sqlite3",

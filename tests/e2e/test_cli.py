@@ -154,3 +154,26 @@ def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]
     assert done.value.code == 0
     version = importlib.metadata.version("wechat-vision-bot")
     assert capsys.readouterr().out == f"wechat-vision-bot {version}\n"
+
+
+def test_a_receive_loop_that_failed_locally_exits_75_which_systemd_restarts(
+    monkeypatch: pytest.MonkeyPatch, write_config: WriteConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import daemon
+    from bot.errors import ReceiveFailed, SessionEnded
+
+    def failed_locally(config: object) -> int:
+        raise ReceiveFailed("the receive loop stopped after 2 h of running, on errors here")
+
+    def ended_by_wechat(config: object) -> int:
+        raise SessionEnded("WeChat ended this session (1101)")
+
+    cfg = write_config()
+    monkeypatch.setattr(daemon, "run", failed_locally)
+    assert main(["--config", str(cfg), "run"]) == 75
+    monkeypatch.setattr(daemon, "run", ended_by_wechat)
+    assert main(["--config", str(cfg), "run"]) == 2
+    err = capsys.readouterr().err
+    assert "error: the receive loop stopped after 2 h" in err and "Traceback" not in err
+    unit = (REPO / "deploy" / "wechat-vision-bot.service").read_text(encoding="utf-8")
+    assert "Restart=on-failure" in unit and "RestartPreventExitStatus=2\n" in unit

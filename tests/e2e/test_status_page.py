@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from tests.botproc import (
     BotProcess,
     class_photo,
     wait_for_rows,
+    wait_until,
     write_bot_config,
 )
 from tests.conftest import free_port
@@ -68,15 +69,6 @@ def bot(sim: WeChatSimulator, tfs: FakeTFServing, tmp_path: Path) -> Iterator[Bo
         yield Bot(proc, f"http://127.0.0.1:{port}", cfg)
     finally:
         proc.kill()
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition never became true")
 
 
 def chrome():  # type: ignore[no-untyped-def]
@@ -190,12 +182,18 @@ def test_metrics_count_pictures_by_outcome_and_group_in_prometheus_format(
         tmp_path / "audit.sqlite3",
         lambda r: len(r) == 2 and all(x["outcome"] != "pending" for x in r),
     )
-    wait_until(lambda: 'outcome="replied"' in bot.get("/metrics").text)
+    # The audit row is written before the metric is counted: wait for both counts.
+    wait_until(
+        lambda: all(f'outcome="{o}"' in bot.get("/metrics").text for o in ("replied", "ignored"))
+    )
     metrics = bot.get("/metrics")
     assert metrics.headers["Content-Type"].startswith("text/plain")
     text = metrics.text
-    assert f'wechat_vision_bot_pictures_total{{group="{FAMILY}",outcome="replied"}} 1.0' in text
-    assert f'wechat_vision_bot_pictures_total{{group="{OTHER}",outcome="ignored"}} 1.0' in text
+    series = "wechat_vision_bot_pictures_total"
+    assert f'{series}{{group="{FAMILY}",model="resnet",outcome="replied"}} 1.0' in text
+    # A group the bot does not serve is never named in a metric (issue 12.10).
+    assert f'{series}{{group="(other)",model="",outcome="ignored"}} 1.0' in text
+    assert OTHER not in text
     assert "wechat_vision_bot_classification_seconds_count 1.0" in text
     assert "wechat_vision_bot_send_queue " in text
     assert "wechat_vision_bot_logged_in 1.0" in text
@@ -250,13 +248,17 @@ def test_nobody_but_the_owner_can_give_commands(
     bot.scan_and_log_in(sim)
     sim.post_text(None, "小明", "pause")
     sim.post_text(FAMILY, "小红", "pause")
-    time.sleep(1.0)
+    # The bot handles messages in the order they arrive: the texts before the picture.
     sim.post_picture(FAMILY, "小明", class_photo(3))
     rows = wait_for_rows(
-        tmp_path / "audit.sqlite3", lambda r: len(r) == 1 and r[0]["outcome"] != "pending"
+        tmp_path / "audit.sqlite3",
+        lambda r: len(r) == 1 and r[0]["outcome"] != "pending",
+        timeout_s=30,
     )
     assert rows[0]["outcome"] == "replied"
+    bot.proc.stop_drained()  # everything the bot was going to send has been sent
     assert filehelper_replies(sim) == []
+    assert [m.content.split("\u2005")[0] for m in sim.sent if m.to_nickname == FAMILY] == ["@小明"]
 
 
 def test_status_page_is_off_unless_configured(

@@ -7,7 +7,9 @@ owner's file-helper commands on, sends text, and reports how a session ended.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import logging
 import threading
 import time
@@ -15,12 +17,14 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from bot.adapters.wechat import login
+from bot.adapters.wechat.batches import guard_batches
+from bot.adapters.wechat.download import Downloader
 from bot.adapters.wechat.messages import picture_from_itchat
 from bot.adapters.wechat.state import QR_FILE, SESSION_FILE, prepare_state_dir
 from bot.core.chat import CommandHandler, PictureHandler, QrHandler
 from bot.core.names import display_name, normalise_name
 from bot.core.settings import WeChatConfig
-from bot.errors import SessionEnded
+from bot.errors import ReceiveFailed, SessionEnded
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +36,13 @@ class WeChatChat:
 
     name = "WeChat"
 
-    def __init__(self, cfg: WeChatConfig, *, out: TextIO) -> None:
+    def __init__(self, cfg: WeChatConfig, *, max_bytes: int, out: TextIO) -> None:
         self.cfg = cfg
         self._out = out
+        self._max_bytes = max_bytes
         self._itchat: Any = None
+        self._downloader: Downloader | None = None
+        self._logged_in_at = time.monotonic()
         self._stopped_by_us = threading.Event()
         self._ended = threading.Event()
         self._retcodes = login.RetcodeCatcher()
@@ -63,7 +70,8 @@ class WeChatChat:
         self, *, on_picture: PictureHandler, on_command: CommandHandler, on_qr: QrHandler
     ) -> None:
         """Log in (QR code or hot reload) and register the handlers; raises LoginRefused."""
-        import itchat
+        with contextlib.redirect_stdout(io.StringIO()):  # itchat writes "█\r" at import
+            import itchat
 
         state_dir = self.cfg.session_dir
         session = state_dir / SESSION_FILE
@@ -74,8 +82,19 @@ class WeChatChat:
         adapter = login.TimeoutAdapter(self.cfg.download_timeout_s)
         core.s.mount("http://", adapter)
         core.s.mount("https://", adapter)
+        self._downloader = Downloader(
+            core.s, timeout_s=self.cfg.download_timeout_s, max_bytes=self._max_bytes
+        )
+        guard_batches(core)
         self._register(core, on_picture, on_command)
-        deadline = time.monotonic() + self.cfg.login_timeout_s
+        narrator = login.LoginNarrator(
+            session=session,
+            qr_path=state_dir / QR_FILE,
+            deadline=time.monotonic() + self.cfg.login_timeout_s,
+            out=self._out,
+            on_qr=on_qr,
+        )
+        narrator.install(core)
         login.auto_login(
             core,
             login_url=self.cfg.login_url,
@@ -83,28 +102,27 @@ class WeChatChat:
             hotReload=True,
             statusStorageDir=str(session),
             enableCmdQR=False,
-            qrCallback=login.qr_callback(
-                qr_path=state_dir / QR_FILE,
-                state_dir=state_dir,
-                deadline=deadline,
-                out=self._out,
-                on_qr=on_qr,
-            ),
+            qrCallback=narrator.qr_callback,
             loginCallback=lambda: None,
             exitCallback=self._ended.set,
         )
         if session.exists():
             session.chmod(0o600)
         self._itchat = core
+        self._logged_in_at = time.monotonic()
         self.account = display_name(html.unescape(str(core.storageClass.nickName or "")))
         (state_dir / QR_FILE).unlink(missing_ok=True)
 
     def _register(self, core: Any, on_picture: PictureHandler, on_command: CommandHandler) -> None:
         from itchat.content import PICTURE, TEXT
 
+        pictures = _Pictures(core, self._downloader)
+
         def picture(msg: Mapping[str, Any]) -> None:
             try:
-                pic = picture_from_itchat(msg, me=str(core.storageClass.userName))
+                pic = picture_from_itchat(
+                    msg, me=str(core.storageClass.userName), source=pictures, name_of=pictures.name
+                )
                 if pic is not None:
                     on_picture(pic)
             except Exception:  # itchat would swallow it silently; log it instead
@@ -148,27 +166,39 @@ class WeChatChat:
         return lines
 
     def send_text(self, chat_id: str, text: str) -> bool:
+        if chat_id.startswith("@") and not chat_id.startswith("@@"):
+            text = _without_mention(text)
         answer = self._itchat.send(text, toUserName=chat_id)
         return bool(answer)
 
     def run(self) -> None:
         """Receive until stopped or logged out; raise SessionEnded if WeChat ended it."""
-        self._itchat.run(blockThread=True)
-        self._ended.wait(5.0)
+        try:
+            self._itchat.run(blockThread=True)
+        finally:
+            # Whoever ended the session, nothing more can be downloaded: end downloads now.
+            if self._downloader is not None:
+                self._downloader.stop()
+        if self._stopped_by_us.is_set():
+            return  # stopped by a signal: the session is kept, nothing to report
+        self._ended.wait(5.0)  # itchat logs the retcode before it calls exitCallback
         if not self._stopped_by_us.is_set():
-            code = self._retcodes.retcode
-            raise SessionEnded(
-                login.ENDED.get(
-                    code or "",
-                    f"WeChat ended the session (retcode {code or 'unknown'}); start the bot again",
+            running_s = time.monotonic() - self._logged_in_at
+            if self._retcodes.retcode is None:  # WeChat said nothing: the loop failed on our side
+                raise ReceiveFailed(
+                    f"the receive loop stopped after {login.running_for(running_s)} of running, "
+                    "on errors on this machine or its network (logged above, e.g. too many open "
+                    "files), not because WeChat ended the session; start the bot again"
                 )
-            )
+            raise SessionEnded(login.ended_message(self._retcodes.retcode, running_s))
 
     def stop(self) -> None:
         """Stop receiving but keep the session for a hot-reload start (no web logout)."""
         if self._itchat is None or self._stopped_by_us.is_set():
             return
         self._stopped_by_us.set()
+        if self._downloader is not None:
+            self._downloader.stop()  # a picture in hand must not hold the shutdown
         try:
             self._itchat.dump_login_status()
             session = self.cfg.session_dir / SESSION_FILE
@@ -177,3 +207,39 @@ class WeChatChat:
         except Exception:
             log.exception("could not save the WeChat session")
         self._itchat.alive = False
+
+
+class _Pictures:
+    """Picture bytes and unnamed senders, from one logged-in itchat instance."""
+
+    def __init__(self, core: Any, downloader: Downloader | None) -> None:
+        self._core = core
+        self._downloader = downloader
+
+    def picture(self, new_msg_id: str, *, what: str) -> bytes:
+        """The request itchat's own download builds, sent through the bounded Downloader."""
+        from itchat import config
+
+        assert self._downloader is not None, "connect() builds the downloader first"
+        info = self._core.loginInfo
+        return self._downloader.get(
+            f"{info['url']}/webwxgetmsgimg",
+            params={"msgid": new_msg_id, "skey": str(info.get("skey") or "")},
+            headers={"User-Agent": config.USER_AGENT},
+            what=what,
+        )
+
+    def name(self, user_name: str) -> str:
+        """A sender itchat left unnamed in a group, if this account knows them as a contact."""
+        friend = self._core.search_friends(userName=user_name)
+        if not friend:
+            return ""
+        return html.unescape(str(friend.get("RemarkName") or friend.get("NickName") or ""))
+
+
+def _without_mention(text: str) -> str:
+    """A leading "@name\u2005" of a reply template: WeChat @mentions only in groups."""
+    head, sep, rest = text.partition("\u2005")
+    if sep and head.startswith("@") and "\n" not in head and len(head) <= 64:
+        return rest
+    return text

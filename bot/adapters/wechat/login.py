@@ -25,13 +25,47 @@ REFUSED = (
     "account that has used web WeChat before"
 )
 ENDED = {
-    "1100": "WeChat logged this session out (1100): it was logged out from the phone or a "
-    "newer login replaced it; start the bot again and scan the QR code",
-    "1101": "WeChat ended this session (1101): the account logged in elsewhere or the session "
-    "expired; start the bot again and scan the QR code",
-    "1102": "WeChat kicked this account off web WeChat right after login (1102), as it does to "
-    "many accounts since 2025; try a secondary, real-name-verified account",
+    "1100": "WeChat logged this session out (1100) {when}: it was logged out from the phone or "
+    "a newer login replaced it; start the bot again and scan the QR code",
+    "1101": "WeChat ended this session (1101) {when}: the account logged in elsewhere or the "
+    "session expired; start the bot again and scan the QR code",
 }
+KICKED_EARLY = (
+    "WeChat kicked this account off web WeChat right after login (1102), {when}, as it does to "
+    "many accounts since 2025; try a secondary, real-name-verified account"
+)
+KICKED_LATER = (
+    "WeChat kicked this account off web WeChat (1102) {when}: WeChat ends web sessions it "
+    "distrusts at any time (a login on another computer or web client does it too); start the "
+    "bot again (the phone may be asked to confirm), and if it keeps happening use a secondary, "
+    "real-name-verified account"
+)
+EARLY_KICK_S = 300.0
+"""A 1102 sooner than this after login is WeChat refusing the account, not a later kick."""
+
+
+def running_for(seconds: float) -> str:
+    """ "3 s", "12 min", "5 h 3 min", "2 d 4 h": how long a session ran."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def ended_message(retcode: str | None, running_s: float) -> str:
+    """Why the session ended, in plain words, saying how long after login it happened."""
+    when = f"after {running_for(running_s)} of running"
+    if retcode == "1102":
+        if running_s < EARLY_KICK_S:
+            return KICKED_EARLY.format(when=f"{running_for(running_s)} after it began")
+        return KICKED_LATER.format(when=when)
+    if retcode in ENDED:
+        return ENDED[retcode].format(when=when)
+    return f"WeChat ended the session (retcode {retcode or 'unknown'}) {when}; start the bot again"
 
 
 class TimeoutAdapter(HTTPAdapter):
@@ -92,40 +126,85 @@ def probe(login_url: str) -> None:
         ) from exc
 
 
-def qr_callback(
-    *,
-    qr_path: Path,
-    state_dir: Path,
-    deadline: float,
-    out: TextIO,
-    on_qr: Callable[[bytes], None],
-) -> Callable[..., None]:
-    """itchat's qrCallback: show the QR code (terminal, PNG file, status page) and time out."""
+class LoginNarrator:
+    """Says what a login waits for: a QR scan, or the phone confirming a saved session (no QR
+    is shown then), and why a saved session was not used. ``install`` wraps two methods of one
+    itchat instance (itchat says nothing of either); ``qr_callback`` is its qrCallback."""
 
-    def callback(uuid: str = "", status: str = "", qrcode: bytes = b"") -> None:
+    def __init__(
+        self,
+        *,
+        session: Path,
+        qr_path: Path,
+        deadline: float,
+        out: TextIO,
+        on_qr: Callable[[bytes], None],
+    ) -> None:
+        self._session = session
+        self._qr_path = qr_path
+        self._deadline = deadline
+        self._out = out
+        self._on_qr = on_qr
+        self._qr_uuids: set[str] = set()
+        self._session_refused = False
+        self._asked_phone = False
+
+    def _say(self, text: str) -> None:
+        print(text, file=self._out, flush=True)
+
+    def install(self, core: Any) -> None:
+        load, check = core.load_login_status, core.check_login
+
+        def load_login_status(fileDir: str, **kwargs: Any) -> Any:
+            result = load(fileDir, **kwargs)
+            ret = (result.get("BaseResponse") or {}).get("Ret")
+            if ret == -1003:  # itchat: "server refused, loading login status failed."
+                self._session_refused = True
+                self._say(
+                    f"WeChat no longer accepts the saved session ({self._session}): it was "
+                    "logged out, kicked off or has expired, so this is a new login."
+                )
+            elif ret == -1005:
+                self._say(
+                    f"The saved session {self._session} is from another itchat version; "
+                    "logging in anew."
+                )
+            return result
+
+        def check_login(uuid: str | None = None) -> Any:
+            # itchat polls without showing a QR code when WeChat pushed the login to the phone.
+            if (uuid or core.uuid) not in self._qr_uuids and not self._asked_phone:
+                self._asked_phone = True
+                left = max(0, int(self._deadline - time.monotonic()))
+                self._say(
+                    "WeChat asked your phone to confirm this login: open WeChat on the phone "
+                    f"and tap to log in (within {left} s). No QR code is shown while WeChat "
+                    f"waits for the phone; to get one instead, stop the bot, delete "
+                    f"{self._session} and start it again."
+                )
+            return check(uuid)
+
+        core.load_login_status = load_login_status
+        core.check_login = check_login
+
+    def qr_callback(self, uuid: str = "", status: str = "", qrcode: bytes = b"") -> None:
+        """itchat's qrCallback: show the QR code (terminal, PNG file, status page), time out."""
         if status == "0" and qrcode:
-            on_qr(qrcode)
-            qr_path.write_bytes(qrcode)
-            qr_path.chmod(0o600)
-            print(terminal_qr(f"https://login.weixin.qq.com/l/{uuid}"), file=out)
-            print(
-                f"Scan this QR code with WeChat to log in (also saved as {qr_path}).",
-                file=out,
-                flush=True,
-            )
-        elif status == "0":
-            print(
-                "Confirm the login on your phone (or delete the session file in "
-                f"{state_dir} to get a new QR code).",
-                file=out,
-                flush=True,
-            )
+            self._qr_uuids.add(uuid)
+            self._on_qr(qrcode)
+            self._qr_path.write_bytes(qrcode)
+            self._qr_path.chmod(0o600)
+            if self._session_refused:
+                why = "the phone did not confirm" if self._asked_phone else "it was not accepted"
+                self._say(
+                    f"A QR code is needed because the saved session could not be used ({why})."
+                )
+            self._say(terminal_qr(f"https://login.weixin.qq.com/l/{uuid}"))
+            self._say(f"Scan this QR code with WeChat to log in (also saved as {self._qr_path}).")
         elif status == "201":
-            log.info("QR code scanned; waiting for confirmation on the phone")
-        if time.monotonic() > deadline:
+            log.info("login scanned or confirmed; waiting for WeChat")
+        if time.monotonic() > self._deadline:
             raise LoginTimeout
-
-    return callback
 
 
 def auto_login(itchat_core: Any, *, login_url: str, login_timeout_s: float, **kwargs: Any) -> None:

@@ -7,19 +7,34 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Mapping
-from typing import Any
-
-import requests
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from bot.core.pictures import Picture
-from bot.errors import DownloadFailed
 
 PICTURE_TYPES = (3, 47, 49)
+STICKER_TYPES = (47, 49)  # 47: an emoticon; 49 with AppMsgType 8: an app sticker ("动画表情")
+UNNAMED_SENDER = "朋友"
+"""What a sender WeChat gives no name for is called (a reply must never start "@\\u2005")."""
 
 
-def picture_from_itchat(msg: Mapping[str, Any], *, me: str) -> Picture | None:
-    """Translate an itchat message dict; None if it is no picture."""
+class PictureSource(Protocol):
+    """Where a picture's bytes come from, by its ``NewMsgId``; ``what`` names it in errors."""
+
+    def picture(self, new_msg_id: str, *, what: str) -> bytes: ...
+
+
+def picture_from_itchat(
+    msg: Mapping[str, Any],
+    *,
+    me: str,
+    source: PictureSource,
+    name_of: Callable[[str], str],
+) -> Picture | None:
+    """Translate an itchat message dict; None if it is no picture.
+
+    ``name_of(user_name)`` names a sender itchat left unnamed (e.g. from the contact list).
+    """
     if msg.get("Type") != "Picture" or msg.get("MsgType") not in PICTURE_TYPES:
         return None
     from_user, to_user = str(msg.get("FromUserName", "")), str(msg.get("ToUserName", ""))
@@ -27,37 +42,33 @@ def picture_from_itchat(msg: Mapping[str, Any], *, me: str) -> Picture | None:
     is_group = from_user.startswith("@@") or to_user.startswith("@@")
     if is_group:
         chat_id = from_user if from_user.startswith("@@") else to_user
-        sender = str(msg.get("ActualNickName") or "")
-        from_self = msg.get("ActualUserName") == me or from_user == me
+        actual = str(msg.get("ActualUserName") or "")
+        sender = str(msg.get("ActualNickName") or "") or _member_name(user, actual)
+        sender = sender or (name_of(actual) if actual else "")
+        from_self = actual == me or from_user == me
     else:
         chat_id = to_user if from_user == me else from_user
         sender = str(user.get("RemarkName") or user.get("NickName") or "")
         from_self = from_user == me
-    download = msg["Text"]
     msg_id = str(msg.get("MsgId", ""))
-
-    def fetch() -> bytes:
-        try:
-            data = download(None)
-        except requests.RequestException as exc:
-            raise DownloadFailed(
-                f"WeChat did not deliver picture {msg_id} ({type(exc).__name__}); it is "
-                "WeChat's side or this machine's network, nothing to fix in the bot"
-            ) from exc
-        if not isinstance(data, bytes):
-            raise DownloadFailed(
-                f"WeChat returned no bytes for picture {msg_id}; the message may have expired"
-            )
-        return data
-
+    new_msg_id = str(msg.get("NewMsgId") or msg_id)
+    what = f"picture {msg_id}"
     return Picture(
         msg_id=msg_id,
         chat_id=chat_id,
         chat_name=html.unescape(str(user.get("NickName") or "")),
-        sender=html.unescape(sender),
+        sender=name if (name := html.unescape(sender)).strip() else UNNAMED_SENDER,
         is_group=is_group,
-        is_sticker=msg.get("MsgType") == 47,
+        is_sticker=msg.get("MsgType") in STICKER_TYPES,
         from_self=from_self,
         created_at=float(msg.get("CreateTime") or time.time()),
-        fetch=fetch,
+        fetch=lambda: source.picture(new_msg_id, what=what),
     )
+
+
+def _member_name(room: Mapping[str, Any], user_name: str) -> str:
+    """The member's group display name or nickname from the room's member list, or ""."""
+    for member in room.get("MemberList") or []:
+        if isinstance(member, Mapping) and member.get("UserName") == user_name:
+            return str(member.get("DisplayName") or member.get("NickName") or "")
+    return ""

@@ -117,6 +117,7 @@ Run ``python -m tests.fakes.wechat_sim`` for a simulator with the group 我们�
 
 from tests.fakes.wechat_sim.cli import main as main
 from tests.fakes.wechat_sim.models import API as API
+from tests.fakes.wechat_sim.models import MISSING as MISSING
 from tests.fakes.wechat_sim.models import MSG_1203 as MSG_1203
 from tests.fakes.wechat_sim.models import Json as Json
 from tests.fakes.wechat_sim.models import SentMessage

@@ -19,6 +19,7 @@ _TINY_GIF: Final = (
 )
 
 Json = dict[str, Any]
+MISSING: Final = object()  # a mangled AddMsgList key that is left out
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class _Msg:
     text: str
     image: bytes | None
     create_time: int
+    mangle: tuple[tuple[str, object], ...] = ()  # AddMsgList keys replaced (MISSING: removed)
 
 
 def _escape(text: str) -> str:

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from types import TracebackType
 
 from tests.fakes.wechat_sim.contacts import _Contacts
+from tests.fakes.wechat_sim.faults import _Faults
 from tests.fakes.wechat_sim.login import _Login
-from tests.fakes.wechat_sim.media import _Media
 from tests.fakes.wechat_sim.models import (
     API,
     SentMessage,
@@ -21,11 +21,10 @@ from tests.fakes.wechat_sim.models import (
     _Person,
     _Session,
 )
-from tests.fakes.wechat_sim.sync import _Sync
 from tests.fakes.wechat_sim.wire import _Request, _Response, _Server
 
 
-class WeChatSimulator(_Login, _Contacts, _Sync, _Media):
+class WeChatSimulator(_Login, _Contacts, _Faults):
     """A Web WeChat server for one account, on 127.0.0.1. Start on construction; use ``with``.
 
     Fault knobs are plain attributes, read when a request arrives: ``login_ret`` (e.g. 1203),
@@ -37,6 +36,7 @@ class WeChatSimulator(_Login, _Contacts, _Sync, _Media):
     accepted text send comes back through webwxsync as a message from the bot itself),
     ``qr_expire_s`` (the poll answers 400 after that; itchat then fetches a new QR),
     ``login_poll_hold_s``, ``synccheck_hold_s``, ``auto_scan_after_s`` (None = only ``scan()``).
+    Slow, huge and malformed traffic: see :class:`~tests.fakes.wechat_sim.faults._Faults`.
     """
 
     def __init__(

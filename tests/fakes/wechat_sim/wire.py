@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +43,8 @@ class _Response:
     content_type: str = "text/plain; charset=UTF-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
     drop: bool = False
+    chunks: Iterable[bytes] | None = None  # a streamed body, written chunk by chunk
+    length: int | None = None  # Content-Length of a streamed body; None: none, close after
 
 
 def _js(text: str) -> _Response:
@@ -62,6 +66,11 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], sim: WeChatSimulator) -> None:
         self.sim = sim
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that hung up (a bot killed or stopped mid-request): no traceback
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -116,6 +125,9 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if resp.chunks is not None:
+            self._stream(resp, resp.chunks)
+            return
         try:
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.content_type)
@@ -126,4 +138,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(resp.body)
             self.wfile.flush()
         except OSError:
+            self.close_connection = True
+
+    def _stream(self, resp: _Response, chunks: Iterable[bytes]) -> None:
+        """Write a body chunk by chunk (trickling or huge bodies); stop when the client leaves."""
+        try:
+            self.send_response(resp.status)
+            self.send_header("Content-Type", resp.content_type)
+            if resp.length is None:
+                self.close_connection = True
+                self.send_header("Connection", "close")
+            else:
+                self.send_header("Content-Length", str(resp.length))
+            self.end_headers()
+            for chunk in chunks:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except OSError:
+            pass
+        finally:
             self.close_connection = True
