@@ -48,6 +48,13 @@ def photo_jpeg(width: int, height: int, *, seed: int = 1, quality: int = 92) -> 
     return jpeg(photo_pixels(width, height, seed=seed), quality=quality)
 
 
+def tiled_photo_jpeg(width: int, height: int, *, tiles: int = 4, seed: int = 1) -> bytes:
+    """A large photo-like JPEG made fast: a photo of 1/tiles the size, repeated (a 12 MP one in
+    about 0.5 s instead of 6; as detailed, so about as large as a phone's)."""
+    tile = photo_pixels(width // tiles + 1, height // tiles + 1, seed=seed)
+    return jpeg(np.tile(tile, (tiles, tiles, 1))[:height, :width])
+
+
 def with_orientation(img: Image.Image, orientation: int) -> bytes:
     """A JPEG whose EXIF says how to turn it upright (6 = rotate 90° clockwise to view)."""
     exif = Image.Exif()

@@ -46,6 +46,7 @@ class BoundedConnections:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()  # close() interrupts the select at once
         self._queue: queue.SimpleQueue[socket.socket | None] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._loop, name=name, daemon=True)] + [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
@@ -59,6 +60,8 @@ class BoundedConnections:
     def close(self) -> None:
         """Stop accepting, cut every open connection; the caller closes the server."""
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
         for _ in range(WORKERS):
             self._queue.put(None)
         if self._threads[0].is_alive():
@@ -71,6 +74,7 @@ class BoundedConnections:
         listener = self._server.socket
         listener.setblocking(False)
         self._selector.register(listener, selectors.EVENT_READ)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
         while not self._stop.is_set():
             try:
                 self._turn(listener)
@@ -78,9 +82,13 @@ class BoundedConnections:
                 log.exception("%s: connection loop failed", self._name)
                 self._stop.wait(0.5)
         self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def _turn(self, listener: socket.socket) -> None:
         for key, _ in self._selector.select(timeout=0.2):
+            if key.fileobj is self._wake_r:
+                return  # close() was called
             if key.fileobj is listener:
                 self._accept(listener)
             elif key.fileobj in self._idle:  # not made room for earlier in this turn

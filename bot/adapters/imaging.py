@@ -49,7 +49,10 @@ def _open(data: bytes, limits: ImagesConfig) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError("the picture declares too many pixels (a decompression bomb)") from exc
     except UnidentifiedImageError as exc:
-        raise ImageError("the file is not a picture this bot can read") from exc
+        raise ImageError(
+            "the file is not a picture this bot can read; it reads JPEG, PNG, GIF, WebP, BMP, "
+            "TIFF and AVIF"
+        ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"the picture is damaged ({exc})") from exc
     width, height = img.size

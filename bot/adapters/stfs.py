@@ -20,14 +20,19 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import requests
 
 from bot.adapters.rest import STFS_NOT_FOUND, Rest, server_message
-from bot.core.pipeline import InputKind, JpegPayload, ModelInput, Prediction
-from bot.core.serving import ModelInfo, ScoreReader, TensorInfo, read_input, read_outputs
+from bot.core.pipeline import JpegPayload, ModelInput, Prediction
+from bot.core.serving import (
+    DiscoveredModel,
+    ModelInfo,
+    TensorInfo,
+    read_input,
+    read_outputs,
+)
 from bot.core.settings import ServingConfig
 from bot.errors import BadPrediction, ServingRejected
 
@@ -50,7 +55,7 @@ def _tensors(entries: Any) -> dict[str, TensorInfo]:
     return found
 
 
-class STFSClient:
+class STFSClient(DiscoveredModel):
     """The ``Classifier`` port over Simple TensorFlow Serving. One session."""
 
     protocol = "stfs"
@@ -62,13 +67,11 @@ class STFSClient:
         session: requests.Session,
         sleep: Callable[[float], None],
     ) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self._rest = Rest(
             settings, session=session, sleep=sleep, server="STFS", start_hint=START_HINT
         )
         self.public_url = self._rest.public_url
-        self._info: ModelInfo | None = None
-        self.scores = ScoreReader(settings.scores, None)
 
     def _where(self) -> str:
         pin = f" version {self.settings.version}" if self.settings.version is not None else ""
@@ -127,18 +130,6 @@ class STFSClient:
         return detail
 
     # -- model discovery ------------------------------------------------------------------
-    def model_info(self) -> ModelInfo:
-        """Read the model detail; decide input kind and output. Cached."""
-        if self._info is None:
-            self._info = self._discover()
-            self.scores = ScoreReader(self.settings.scores, self._info.score_hint)
-        return self._info
-
-    def use_input(self, kind: InputKind) -> ModelInfo:
-        info = self.model_info()
-        self._info = replace(info, input=replace(info.input, kind=kind))
-        return self._info
-
     def _discover(self) -> ModelInfo:
         if self.settings.version_label is not None:
             raise BadPrediction(

@@ -13,22 +13,33 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
 from bot.adapters.rest import Rest, redact_url, server_message
-from bot.core.pipeline import InputKind, JpegPayload, ModelInput, Prediction
-from bot.core.serving import ModelInfo, ScoreReader, TensorInfo, read_input, read_outputs
+from bot.core.pipeline import JpegPayload, ModelInput, Prediction
+from bot.core.serving import (
+    DiscoveredModel,
+    ModelInfo,
+    TensorInfo,
+    read_input,
+    read_outputs,
+)
 from bot.core.settings import ServingConfig
 from bot.errors import BadPrediction, ServingRejected, ServingUnavailable
 
 __all__ = ["ModelInfo", "TFServingClient", "redact_url"]
 
 SKIP_SIGNATURES = frozenset({"__saved_model_init_op"})
-START_HINT = "docker run -p 8501:8501 tensorflow/serving ..."
+
+
+def start_hint(url: str) -> str:
+    """How to start TF Serving where [serving] url points (the container listens on 8501)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"docker run -p {port}:8501 tensorflow/serving ..."
 
 
 def _shape(info: Mapping[str, Any]) -> tuple[int, ...] | None:
@@ -72,7 +83,7 @@ def picture_value(payload: JpegPayload, kind: str) -> Any:
     return {"b64": base64.b64encode(payload.data).decode("ascii")}
 
 
-class TFServingClient:
+class TFServingClient(DiscoveredModel):
     """The ``Classifier`` port over TF Serving's REST API. One keep-alive session."""
 
     protocol = "tfserving"
@@ -84,13 +95,15 @@ class TFServingClient:
         session: requests.Session,
         sleep: Callable[[float], None],
     ) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self._rest = Rest(
-            settings, session=session, sleep=sleep, server="TF Serving", start_hint=START_HINT
+            settings,
+            session=session,
+            sleep=sleep,
+            server="TF Serving",
+            start_hint=start_hint(settings.url),
         )
         self.public_url = self._rest.public_url
-        self._info: ModelInfo | None = None
-        self.scores = ScoreReader(settings.scores, None)
 
     # -- URLs -----------------------------------------------------------------------------
     def _model_path(self, *, pinned: bool = True) -> str:
@@ -114,7 +127,7 @@ class TFServingClient:
         resp = self._rest.send(method, url, body)
         if resp.status_code != 200:
             raise self._rejected(resp)
-        return self._rest.json(resp, "a TF Serving REST port (8501)")
+        return self._rest.json(resp, "TF Serving's REST port")
 
     def _rejected(self, resp: requests.Response) -> ServingRejected:
         message = server_message(resp)
@@ -140,19 +153,6 @@ class TFServingClient:
         return ServingRejected(resp.status_code, message, text)
 
     # -- model discovery ------------------------------------------------------------------
-    def model_info(self) -> ModelInfo:
-        """Read status and metadata; decide input mode and output. Cached."""
-        if self._info is None:
-            self._info = self._discover()
-            self.scores = ScoreReader(self.settings.scores, self._info.score_hint)
-        return self._info
-
-    def use_input(self, kind: InputKind) -> ModelInfo:
-        """Send pictures as ``kind`` from now on (``check`` and ``auto`` trying the others)."""
-        info = self.model_info()
-        self._info = replace(info, input=replace(info.input, kind=kind))
-        return self._info
-
     def _discover(self) -> ModelInfo:
         status = self._call("GET", self._model_path(pinned=self.settings.version is not None))
         entries = status.get("model_version_status") if isinstance(status, dict) else None

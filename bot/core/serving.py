@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from bot.core.pipeline import InputKind, InputSpec, check_probabilities
@@ -203,3 +203,29 @@ def input_advice(message: str, kind: str) -> str | None:
     if "is not of expected type" in message and kind != "tensor":
         return 'the model takes a tensor: set [serving] input = "tensor"'
     return None
+
+
+class DiscoveredModel:
+    """What both serving clients share: the model is read once (``_discover``, by the
+    subclass), its score kind follows, and the input kind can be switched after trying."""
+
+    def __init__(self, settings: ServingConfig) -> None:
+        self.settings = settings
+        self._info: ModelInfo | None = None
+        self.scores = ScoreReader(settings.scores, None)
+
+    def _discover(self) -> ModelInfo:
+        raise NotImplementedError
+
+    def model_info(self) -> ModelInfo:
+        """Read the model's signature; decide input kind and output. Cached."""
+        if self._info is None:
+            self._info = self._discover()
+            self.scores = ScoreReader(self.settings.scores, self._info.score_hint)
+        return self._info
+
+    def use_input(self, kind: InputKind) -> ModelInfo:
+        """Send pictures as ``kind`` from now on (``check`` and ``auto`` trying the others)."""
+        info = self.model_info()
+        self._info = replace(info, input=replace(info.input, kind=kind))
+        return self._info

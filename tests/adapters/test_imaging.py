@@ -30,7 +30,8 @@ def prepare(data: bytes, spec: InputSpec = JPEG_SPEC, limits: ImagesConfig = LIM
 
 
 def test_twelve_megapixel_photo_is_sent_as_a_small_jpeg_with_short_side_320() -> None:
-    data = gallery.photo_jpeg(4032, 3024)
+    data = gallery.tiled_photo_jpeg(4032, 3024)
+    assert len(data) > 4_000_000  # as large as a phone's 12 MP JPEG
     payload = PhotoPreparer(JPEG_SPEC, LIMITS)(data)
     assert isinstance(payload, JpegPayload)
     assert (payload.width, payload.height) == (427, 320)
@@ -209,7 +210,10 @@ def test_transparent_areas_become_white() -> None:
         (b"", "empty"),
         (b"<!DOCTYPE html><html><body>404 Not Found</body></html>", "web page"),
         (b"   <html><head></head></html>", "web page"),
-        (b"hello, I am a text file named cat.png\n", "not a picture"),
+        (
+            b"hello, I am a text file named cat.png\n",
+            "not a picture this bot can read; it reads JPEG, PNG",
+        ),
         (bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8)), "not a picture"),
         (gallery.bomb_png(), "too many pixels"),
         (gallery.photo_jpeg(640, 480)[:3000], "damaged"),

@@ -179,12 +179,13 @@ def test_persistent_overload_becomes_unavailable_after_bounded_retries(
     assert len(resnet.requests) - before == 3
 
 
-def test_connection_refused_names_the_url_and_what_to_do() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+def test_connection_refused_names_the_url_and_what_to_do_on_its_port() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
     with pytest.raises(ServingUnavailable) as err:
         client_for(url, retries=1).model_info()
     assert url in str(err.value)
-    assert "start it" in str(err.value)
+    assert f"start it (docker run -p {port}:8501 tensorflow/serving ...)" in str(err.value)
 
 
 def test_slow_server_times_out_with_a_clear_message(resnet: FakeTFServing) -> None:

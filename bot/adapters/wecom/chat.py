@@ -250,15 +250,9 @@ class WeComChat:
             )  # fmt: skip
 
     def _picture(self, msg: Inbound, msg_id: str, media: Media) -> Picture:
-        return Picture(
-            msg_id=msg_id,
-            chat_id=msg.chat_id,
-            chat_name=msg.chat_id,
-            sender=msg.sender,
-            is_group=msg.is_group,
-            is_sticker=False,
-            from_self=False,
-            created_at=msg.created_at,
+        return _event(
+            msg,
+            msg_id,
             fetch=lambda: self._fetch(msg_id, media),
             reply_to=self._reply_handle(msg, msg_id),
         )
@@ -270,18 +264,8 @@ class WeComChat:
         def nothing() -> bytes:
             raise AssertionError("an ignored message is never fetched")  # a bug if reached
 
-        return Picture(
-            msg_id=msg.msgid,
-            chat_id=msg.chat_id,
-            chat_name=msg.chat_id,
-            sender=msg.sender,
-            is_group=msg.is_group,
-            is_sticker=False,
-            from_self=False,
-            created_at=msg.created_at,
-            fetch=nothing,
-            refused=f"{msg.msgtype} message: the bot answers pictures only",
-        )
+        refused = f"{msg.msgtype} message: the bot answers pictures only"
+        return _event(msg, msg.msgid, fetch=nothing, refused=refused)
 
     def _fetch(self, msg_id: str, media: Media) -> bytes:
         """Runs in the bot's worker pool; the download itself runs on the SDK's loop."""
@@ -323,3 +307,27 @@ class WeComChat:
         threading.Thread(
             target=self.send_text, args=(handle, text), name="wecom-hint", daemon=True
         ).start()
+
+
+def _event(
+    msg: Inbound,
+    msg_id: str,
+    *,
+    fetch: Callable[[], bytes],
+    reply_to: str | None = None,
+    refused: str | None = None,
+) -> Picture:
+    """The neutral event for one picture (or one ignored message) of a WeCom message."""
+    return Picture(
+        msg_id=msg_id,
+        chat_id=msg.chat_id,
+        chat_name=msg.chat_id,
+        sender=msg.sender,
+        is_group=msg.is_group,
+        is_sticker=False,
+        from_self=False,
+        created_at=msg.created_at,
+        fetch=fetch,
+        reply_to=reply_to,
+        refused=refused,
+    )
