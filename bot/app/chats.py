@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.adapters.wechat.chat import WeChatChat
 from bot.adapters.wechat.state import prepare_state_dir
-from bot.adapters.wecom.chat import WeComChat
 from bot.core.chat import Chat
 from bot.core.pictures import Audience
 from bot.core.settings import Config
+
+if TYPE_CHECKING:
+    from bot.adapters.wecom.chat import WeComChat
 
 
 def audience(config: Config) -> Audience:
@@ -29,6 +31,9 @@ def login_part(config: Config) -> str:
 
 
 def _wecom(config: Config) -> WeComChat:
+    # Imported here: the WeCom SDK (asyncio, aiohttp, websockets) is loaded only when used.
+    from bot.adapters.wecom.chat import WeComChat
+
     return WeComChat(
         config.wecom,
         download_timeout_s=config.wechat.download_timeout_s,

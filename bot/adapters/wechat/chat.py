@@ -212,8 +212,8 @@ class WeChatChat:
 class _Pictures:
     """Picture bytes and unnamed senders, from one logged-in itchat instance."""
 
-    def __init__(self, core: Any, downloader: Downloader | None) -> None:
-        self._core = core
+    def __init__(self, itchat_core: Any, downloader: Downloader | None) -> None:
+        self._itchat = itchat_core
         self._downloader = downloader
 
     def picture(self, new_msg_id: str, *, what: str) -> bytes:
@@ -221,7 +221,7 @@ class _Pictures:
         from itchat import config
 
         assert self._downloader is not None, "connect() builds the downloader first"
-        info = self._core.loginInfo
+        info = self._itchat.loginInfo
         return self._downloader.get(
             f"{info['url']}/webwxgetmsgimg",
             params={"msgid": new_msg_id, "skey": str(info.get("skey") or "")},
@@ -231,7 +231,7 @@ class _Pictures:
 
     def name(self, user_name: str) -> str:
         """A sender itchat left unnamed in a group, if this account knows them as a contact."""
-        friend = self._core.search_friends(userName=user_name)
+        friend = self._itchat.search_friends(userName=user_name)
         if not friend:
             return ""
         return html.unescape(str(friend.get("RemarkName") or friend.get("NickName") or ""))
