@@ -73,6 +73,7 @@ def test_picture_in_whitelisted_group_gets_mention_reply_filehelper_line_and_aud
 ) -> None:
     bot = start()
     assert "Scan this QR code" in bot.stdout
+    assert b"\r" not in bot.out_path.read_bytes()  # itchat writes "█\r" at import: kept out
     assert f"group '{FAMILY}': found" in bot.stdout
     msg_id = sim.post_picture(FAMILY, "小明", class_photo(286))
     [reply] = sim.wait_for_sent(to(FAMILY))
