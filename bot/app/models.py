@@ -20,7 +20,7 @@ from bot.adapters.imaging import PhotoPreparer
 from bot.adapters.labels import load_labels
 from bot.adapters.rest import Rest, detect_protocol
 from bot.adapters.stfs import STFSClient
-from bot.adapters.tfserving import TFServingClient
+from bot.adapters.tfserving import TFServingClient, start_hint
 from bot.core.live import LiveRecogniser, ModelSet
 from bot.core.pipeline import Classifier, InputKind, LabelTable, ModelInput, Recogniser
 from bot.core.serving import STRING_KINDS, ModelInfo, ScoreReader, input_advice
@@ -91,7 +91,7 @@ def serving_client(serving: ServingConfig) -> ServingClient:
     session = requests.Session()
     protocol = serving.protocol
     if protocol == "auto":
-        hint = "docker run -p 8501:8501 tensorflow/serving ..., or simple_tensorflow_serving"
+        hint = f"{start_hint(serving.url)}, or simple_tensorflow_serving"
         probe = Rest(
             serving, session=session, sleep=time.sleep, server="TF Serving", start_hint=hint
         )

@@ -25,7 +25,6 @@ from bot.errors import BotError, ImageError, LabelError, ServingError
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("pending", "replied", "ignored", "low_confidence", "failed", "shed")
 QUEUED = "classified; the reply is waiting for its turn to be sent"
 INTERRUPTED = "interrupted: the bot stopped before this picture's turn"
 
