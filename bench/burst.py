@@ -27,12 +27,12 @@ from typing import Any
 from bench import photos
 from bench.common import REPO, Row, Section
 from bench.harness import GROUPS, MEMBERS, BotRun, TimedServing, audit_now, simulator, write_config
-from bot.core.settings import WeChatConfig
+from bot.core.settings import ChatConfig
 from tests.fakes.wechat_sim import WeChatSimulator
 
 PICTURES = 40
 WORKERS = 4
-QUEUE_SIZE = WeChatConfig().queue_size  # the bot's default, for the table
+QUEUE_SIZE = ChatConfig().queue_size  # the bot's default, for the table
 FINAL = frozenset({"replied", "low_confidence", "failed", "shed", "ignored"})
 
 

@@ -30,7 +30,7 @@ from PIL import Image
 from bench.common import LABELS_XLSX, Row, Section, package_dir
 from bot.adapters.imaging import PhotoPreparer
 from bot.adapters.labels import load_labels
-from bot.core.pipeline import InputSpec, JpegPayload
+from bot.core.serving import InputSpec, JpegPayload
 from bot.core.settings import ImagesConfig
 
 # Every photograph in scikit-image's shipped data folder (not the drawings, charts, text

@@ -26,7 +26,7 @@ from PIL import Image
 from bench.common import Row, Section, kb, one_core, package_dir, summary_ms, time_calls
 from bot.adapters.imaging import PhotoPreparer
 from bot.adapters.tfserving import TFServingClient
-from bot.core.pipeline import InputSpec, JpegPayload
+from bot.core.serving import InputSpec, JpegPayload
 from bot.core.settings import ImagesConfig, ServingConfig
 
 BASES = ("coffee.png", "chelsea.png", "motorcycle_left.png", "astronaut.png", "rocket.jpg")

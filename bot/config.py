@@ -15,16 +15,15 @@ import dataclasses
 import difflib
 import os
 import tomllib
-import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
+from bot.core.audience import ChatSettings
+from bot.core.sections import Context, Section, url_reader
 from bot.core.settings import (
-    DEFAULT_LOGIN_URL,
-    DEFAULT_WECOM_URL,
     MODEL_LABELS,
+    MOVED_TO_CHAT,
     SECTIONS,
     TEMPLATE_FIELDS,
     AuditConfig,
@@ -36,11 +35,10 @@ from bot.core.settings import (
     ReplyConfig,
     ServingConfig,
     StatusConfig,
-    WeChatConfig,
-    WeComConfig,
     default_of,
 )
 from bot.errors import ConfigError
+from bot.registry import TRANSPORTS
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 _MISSING = object()
@@ -52,110 +50,7 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "wechat-vision-bot"
 
 
-class _Section:
-    """Reads one TOML table against its dataclass, recording a problem per bad key."""
-
-    def __init__(
-        self, name: str, raw: object, problems: list[str], cls: type | None = None
-    ) -> None:
-        self.name = name
-        self.problems = problems
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            problems.append(f"[{name}] must be a table, e.g. a line `[{name}]` followed by keys")
-            raw = {}
-        self.raw: Mapping[str, Any] = raw
-        self.cls = cls or SECTIONS[name]
-        self.hints = typing.get_type_hints(self.cls)
-
-    def bad(self, key: str, value: object, why: str) -> None:
-        self.problems.append(f"[{self.name}] {key} = {value!r}: {why}")
-
-    def read(self, custom: Mapping[str, Callable[[object], object]]) -> dict[str, Any]:
-        """Every key's value: the file's (checked) or the declared default."""
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(self.cls):
-            if "doc" not in f.metadata:
-                continue
-            raw = self.raw.get(f.name, _MISSING)
-            if raw is _MISSING:
-                values[f.name] = default_of(f)
-            elif f.name in custom:
-                values[f.name] = custom[f.name](raw)
-            else:
-                values[f.name] = self._check(f, raw)
-        for key in self.raw:
-            if key not in values:
-                hint = difflib.get_close_matches(key, sorted(values), n=1)
-                fix = f'did you mean "{hint[0]}"?' if hint else "remove it"
-                self.bad(key, self.raw[key], f"unknown key; {fix}")
-        return values
-
-    def _check(self, f: dataclasses.Field[Any], value: object) -> object:
-        kind = self.hints[f.name]
-        optional = type(None) in typing.get_args(kind)
-        if optional:
-            kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            return self._fail(f, value, "must be true or false (no quotes)")
-        if kind in (int, float):
-            return self._number(f, value, whole=kind is int, optional=optional)
-        if kind is str or kind is Path:
-            return self._text(f, value, optional=optional)
-        if kind == tuple[str, ...]:
-            if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
-                return tuple(value)
-            return self._fail(f, value, 'must be a list of names, e.g. ["我们一家"], or ["*"]')
-        if kind == Mapping[str, str]:
-            if isinstance(value, Mapping) and all(
-                isinstance(v, str) and v.strip() for v in value.values()
-            ):
-                return MappingProxyType(dict(value))
-            return self._fail(f, value, 'must be a table of names, e.g. { "狗狗群" = "dogs" }')
-        raise AssertionError(f"no reader for [{self.name}] {f.name}: {kind}")  # a bug
-
-    def _fail(self, f: dataclasses.Field[Any], value: object, why: str) -> object:
-        self.bad(f.name, value, why)
-        return default_of(f)
-
-    def _number(
-        self, f: dataclasses.Field[Any], value: object, *, whole: bool, optional: bool
-    ) -> object:
-        meta = f.metadata
-        unit = meta["unit"] or "value"
-        noun = f"whole number of {unit}" if whole else f"number of {unit}"
-        ok_type = isinstance(value, int) if whole else isinstance(value, int | float)
-        low, high = meta["low"], meta["high"]
-        in_range = (
-            ok_type
-            and not isinstance(value, bool)
-            and (low is None or value >= low)
-            and (high is None or value <= high)
-        )
-        if in_range:
-            return value if whole else float(value)  # type: ignore[arg-type]
-        if high is None:
-            why = f"must be a whole number >= {low:g}" + (", or left out" if optional else "")
-        else:
-            why = f"must be a {noun} from {low:g} to {high:g}"
-        return self._fail(f, value, why)
-
-    def _text(self, f: dataclasses.Field[Any], value: object, *, optional: bool) -> object:
-        choices: tuple[str, ...] = f.metadata["choices"]
-        if choices:
-            if isinstance(value, str) and value in choices:
-                return value
-            return self._fail(f, value, "must be one of " + ", ".join(f'"{c}"' for c in choices))
-        if not isinstance(value, str) or not value.strip():
-            why = "must be a non-empty string in quotes" + (", or left out" if optional else "")
-            return self._fail(f, value, why)
-        return value
-
-
-def _template(sec: _Section, key: str) -> Callable[[object], object]:
+def _template(sec: Section, key: str) -> Callable[[object], object]:
     default = getattr(sec.cls, key)
 
     def read(value: object) -> object:
@@ -173,17 +68,7 @@ def _template(sec: _Section, key: str) -> Callable[[object], object]:
     return read
 
 
-def _url(sec: _Section, key: str, example: str) -> Callable[[object], object]:
-    def read(value: object) -> object:
-        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-            sec.bad(key, value, f'must start with http:// or https://, e.g. "{example}"')
-            return getattr(sec.cls, key)
-        return value.rstrip("/")
-
-    return read
-
-
-def _offset(sec: _Section) -> Callable[[object], object]:
+def _offset(sec: Section) -> Callable[[object], object]:
     def read(value: object) -> object:
         if value == "auto":
             return None
@@ -195,7 +80,7 @@ def _offset(sec: _Section) -> Callable[[object], object]:
     return read
 
 
-def _listen(sec: _Section) -> Callable[[object], object]:
+def _listen(sec: Section) -> Callable[[object], object]:
     def read(value: object) -> object:
         if not isinstance(value, str):
             sec.bad("listen", value, 'must be "host:port" in quotes, e.g. "127.0.0.1:8080"')
@@ -211,20 +96,8 @@ def _listen(sec: _Section) -> Callable[[object], object]:
     return read
 
 
-def _groups(sec: _Section, key: str, what: str, every: str) -> Callable[[object], object]:
-    def read(value: object) -> object:
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            sec.bad(key, value, f'must be a list of {what}, e.g. ["我们一家"], or ["*"]')
-            return ()
-        if "*" in value and len(value) > 1:
-            sec.bad(key, value, f'"*" means every {every}; do not list names beside it')
-        return tuple(value)
-
-    return read
-
-
-def _serving(sec: _Section, env: Mapping[str, str]) -> ServingConfig:
-    serving = sec.read({"url": _url(sec, "url", "http://127.0.0.1:8501")})
+def _serving(sec: Section, env: Mapping[str, str]) -> ServingConfig:
+    serving = sec.read({"url": url_reader(sec, "url", "http://127.0.0.1:8501")})
     serving["token"] = env.get(serving["token_env"]) or None
     serving["password"] = env.get(serving["password_env"]) or None
     if serving["version"] is not None and serving["version_label"] is not None:
@@ -238,7 +111,7 @@ def _serving(sec: _Section, env: Mapping[str, str]) -> ServingConfig:
     return ServingConfig(**serving)
 
 
-def _labels(sec: _Section, base: Path) -> LabelsConfig:
+def _labels(sec: Section, base: Path) -> LabelsConfig:
     labels = sec.read({"offset": _offset(sec)})
     if str(labels["file"]) != MODEL_LABELS:
         labels["file"] = base / labels["file"]
@@ -250,25 +123,6 @@ def _labels(sec: _Section, base: Path) -> LabelsConfig:
                 "names the model outputs itself",
             )
     return LabelsConfig(**labels)
-
-
-def _wecom(sec: _Section, base: Path, env: Mapping[str, str], transport: str) -> WeComConfig:
-    wecom = sec.read({"chats": _groups(sec, "chats", "chatids or userids", "chat")})
-    wecom["secret"] = env.get(wecom["secret_env"]) or None
-    if wecom["ca_file"] is not None:
-        wecom["ca_file"] = base / wecom["ca_file"]
-        if not wecom["ca_file"].is_file():
-            sec.bad("ca_file", str(wecom["ca_file"]), "no such file; give a PEM CA certificate")
-    if not str(wecom["ws_url"]).startswith(("wss://", "ws://")):
-        sec.bad("ws_url", wecom["ws_url"], f'must start with wss://, e.g. "{DEFAULT_WECOM_URL}"')
-    if transport == "wecom" and wecom["bot_id"] is None:
-        sec.bad(
-            "bot_id",
-            None,
-            'is required with [chat] transport = "wecom": the AI bot\'s '
-            "Bot ID from the WeCom admin console",
-        )
-    return WeComConfig(**wecom)
 
 
 def _models(
@@ -290,56 +144,102 @@ def _models(
             continue
         parts = {}
         for part in ("serving", "labels"):
-            merged = {**(top.get(part) or {}), **(table.get(part) or {})}
-            parts[part] = _Section(f"models.{name}.{part}", merged, problems, SECTIONS[part])
+            own = table.get(part)
+            if own is not None and not isinstance(own, Mapping):
+                problems.append(
+                    f"[models.{name}] {part} = {own!r}: must be a table, e.g. a line "
+                    f"`[models.{name}.{part}]` followed by its keys"
+                )
+                own = None
+            inherited = top.get(part)
+            merged = {
+                **(inherited if isinstance(inherited, Mapping) else {}),
+                **(own or {}),
+            }
+            parts[part] = Section(f"models.{name}.{part}", merged, problems, SECTIONS[part])
         models[str(name)] = ModelConfig(
             serving=_serving(parts["serving"], env), labels=_labels(parts["labels"], base)
         )
     return models
 
 
+def _chat(
+    raw: Mapping[str, Any], base: Path, env: Mapping[str, str], problems: list[str]
+) -> tuple[ChatConfig, list[str]]:
+    """[chat], taking the keys every transport shares from [wechat] where an older file has
+    them there (with one warning naming the new place)."""
+    table = raw.get("chat")
+    legacy = raw.get("wechat")
+    warnings = []
+    if isinstance(legacy, Mapping) and (table is None or isinstance(table, Mapping)):
+        given = table or {}
+        moved = {k: legacy[k] for k in MOVED_TO_CHAT if k in legacy and k not in given}
+        if moved:
+            table = {**given, **moved}
+            warnings.append(
+                f"[wechat] {', '.join(moved)}: these keys now belong in [chat], as every "
+                "transport shares them; read from [wechat] this time, please move them"
+            )
+    sec = Section("chat", table, problems, ChatConfig)
+    values = sec.read({})
+    if values["transport"] not in TRANSPORTS:
+        known = ", ".join(f'"{name}"' for name in TRANSPORTS)
+        sec.bad("transport", values["transport"], f"must be one of {known}")
+        values["transport"] = ChatConfig.transport
+    state_dir = values["state_dir"]
+    values["state_dir"] = base / state_dir if state_dir else default_state_dir(env)
+    return ChatConfig(**values), warnings
+
+
+def _transports(
+    raw: Mapping[str, Any],
+    chat: ChatConfig,
+    base: Path,
+    env: Mapping[str, str],
+    problems: list[str],
+) -> dict[str, ChatSettings]:
+    """Every registered transport's section, each read by its adapter (the inactive ones too,
+    so a mistake shows before the day the transport is switched)."""
+    found = {}
+    for name, transport in TRANSPORTS.items():
+        table = raw.get(name)
+        if name == "wechat" and isinstance(table, Mapping):
+            table = {k: v for k, v in table.items() if k not in MOVED_TO_CHAT}
+        sec = Section(name, table, problems, transport.settings)
+        found[name] = transport.read(sec, Context(base, env, active=name == chat.transport))
+    return found
+
+
 def _read_sections(
     raw: Mapping[str, Any], base: Path, env: Mapping[str, str], problems: list[str]
 ) -> dict[str, Any]:
-    secs = {name: _Section(name, raw.get(name), problems) for name in SECTIONS}
-    r, w = secs["reply"], secs["wechat"]
+    secs = {name: Section(name, raw.get(name), problems, SECTIONS[name]) for name in SECTIONS}
+    r = secs["reply"]
     reply = r.read({k: _template(r, k) for k in ("template", "unsure_template")})
-    wechat = w.read(
-        {
-            "groups": _groups(w, "groups", "group names", "group"),
-            "login_url": _url(w, "login_url", DEFAULT_LOGIN_URL),
-        }
-    )
-    wechat["state_dir"] = (
-        base / wechat["state_dir"] if wechat["state_dir"] else default_state_dir(env)
-    )
+    chat, warnings = _chat(raw, base, env, problems)
     audit = secs["audit"].read({})
-    audit["path"] = base / audit["path"] if audit["path"] else wechat["state_dir"] / "audit.sqlite3"
+    audit["path"] = base / audit["path"] if audit["path"] else chat.session_dir / "audit.sqlite3"
     status = secs["status"].read({"listen": _listen(secs["status"])})
-    chat = ChatConfig(**secs["chat"].read({}))
     models = _models(raw.get("models"), raw, base, env, problems)
-    wecom = _wecom(secs["wecom"], base, env, chat.transport)
-    for key, table in (
-        ("[wechat] group_models", wechat["group_models"]),
-        ("[wecom] chat_models", wecom.chat_models),
-    ):
-        for where, model in table.items():
+    transports = _transports(raw, chat, base, env, problems)
+    for name, settings in transports.items():
+        for where, model in settings.model_routes.items():
             if model not in models:
                 problems.append(
-                    f"{key} {where!r} = {model!r}: no [models.{model}] table; add one or use one "
-                    f"of: {', '.join(models) or '(none defined)'}"
+                    f"[{name}] {where!r} = {model!r}: no [models.{model}] table; add one or use "
+                    f"one of: {', '.join(models) or '(none defined)'}"
                 )
     return {
         "serving": _serving(secs["serving"], env),
         "labels": _labels(secs["labels"], base),
         "images": ImagesConfig(**secs["images"].read({})),
         "reply": ReplyConfig(**reply),
-        "wechat": WeChatConfig(**wechat),
         "audit": AuditConfig(**audit),
         "status": StatusConfig(**status),
         "chat": chat,
-        "wecom": wecom,
+        "transport": transports[chat.transport],
         "models": models,
+        "warnings": tuple(warnings),
     }
 
 
@@ -359,8 +259,8 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     problems: list[str] = []
     sections = _read_sections(raw, path.resolve().parent, env, problems)
     for name in raw:
-        if name not in SECTIONS and name != "models":
-            hint = difflib.get_close_matches(name, [*SECTIONS, "models"], n=1)
+        if name not in SECTIONS and name not in TRANSPORTS and name != "models":
+            hint = difflib.get_close_matches(name, [*SECTIONS, *TRANSPORTS, "models"], n=1)
             fix = f'did you mean "[{hint[0]}]"?' if hint else "remove it"
             problems.append(f"[{name}]: unknown section; {fix}")
     if problems:
@@ -385,7 +285,8 @@ def _toml(value: object) -> str:
 def reference_rows() -> list[tuple[str, str, str]]:
     """(key, default as written in TOML, doc) for every key, in declaration order."""
     rows = []
-    for name, cls in SECTIONS.items():
+    sections = {**SECTIONS, **{name: t.settings for name, t in TRANSPORTS.items()}}
+    for name, cls in sections.items():
         for f in dataclasses.fields(cls):
             if "doc" in f.metadata:
                 shown = f.metadata["shown"] or (

@@ -14,8 +14,6 @@ from typing import TextIO
 from bot.adapters.status_page import exposure_warning
 from bot.adapters.telemetry import Telemetry
 from bot.app import bot as app
-from bot.app.chats import targets as chat_targets
-from bot.app.checks import audience_warning
 from bot.core.live import ModelSet
 from bot.core.settings import Config
 from bot.errors import BotError, ServingError, ServingUnavailable
@@ -54,6 +52,8 @@ def _first_contact(bot: app.Bot, out: TextIO) -> None:
 
 def run(config: Config, *, out: TextIO = sys.stdout) -> int:
     started_at = time.time()
+    for moved in config.warnings:
+        print(f"warning: {moved}", file=out, flush=True)
     bot = app.build_bot(config, out=out, started_at=started_at)
     stop_probe = threading.Event()
     try:
@@ -67,13 +67,11 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         interrupted = bot.audit.recover_interrupted()
         if interrupted:
             log.warning("%d pictures were interrupted by the last stop; marked failed", interrupted)
-        bot.chat.connect(
-            on_picture=bot.service.offer, on_command=bot.desk.handle, on_qr=bot.telemetry.qr_code
-        )
+        bot.chat.connect(on_event=app.dispatch(bot), on_qr=bot.telemetry.qr_code)
         print(f"Logged in as {bot.chat.account}.", file=out, flush=True)
-        targets = bot.chat.resolve_targets(chat_targets(config))
-        warning = audience_warning(config)
-        for line in [*targets, *([warning] if warning else [])]:
+        targets = bot.chat.resolve_targets(config.transport.targets)
+        empty = config.transport.no_targets_warning()
+        for line in [*targets, *([empty] if empty else [])]:
             print(line, file=out, flush=True)
         bot.telemetry.logged_in(bot.chat.account, targets)
         threading.Thread(
@@ -102,7 +100,7 @@ def _shutdown(bot: app.Bot, stop_probe: threading.Event) -> None:
     threads until the process exits; their rows are marked interrupted at the next start."""
     bot.telemetry.stopped()
     stop_probe.set()
-    timeout = bot.config.wechat.shutdown_timeout_s
+    timeout = bot.config.chat.shutdown_timeout_s
     deadline = time.monotonic() + timeout
     drained = bot.service.close(timeout)
     if not drained:

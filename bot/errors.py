@@ -3,6 +3,7 @@
     BotError                      anything the user can act on (CLI exit code 2)
     ├── ConfigError               config.toml is wrong: file, key, fix
     ├── UsageError                a command-line argument is wrong (stats --since, --group)
+    ├── ReloadRefused             the owner's reload asks for what only a restart can do
     ├── LocalError                this machine: a file, folder or port cannot be used
     ├── LabelError                the label table cannot be read or does not fit the model
     ├── ImageError                a picture cannot be used (empty, not an image, too big, a bomb)
@@ -11,6 +12,8 @@
     │   ├── ServingRejected       it answered no (400, 404, 500, ...), with the server's message
     │   ├── BadPrediction         it answered nonsense (missing keys, NaN, wrong shape)
     │   └── ModelNotLoaded        a chat is routed to a model the bot did not load at start
+    ├── ModelMismatch             the model is reachable but does not fit the configuration
+                                  (its signature, [serving] input/output, [labels] file)
     └── ChatError                 the chat side
         ├── LoginRefused          the chat service refused the login (1203, no wxsid, bad secret)
         ├── SessionEnded          the chat service ended a running session (1100/1101/1102)
@@ -45,6 +48,10 @@ class UsageError(BotError):
     """A command-line argument is wrong."""
 
 
+class ReloadRefused(BotError):
+    """The owner's ``reload`` changed settings that only a restart applies; nothing changed."""
+
+
 class LocalError(BotError):
     """A local file, folder or port cannot be used (state folder, audit log, status page)."""
 
@@ -62,7 +69,7 @@ class ImageError(BotError):
 
 
 class ServingError(BotError):
-    """TF Serving failed."""
+    """The model server failed (TF Serving, STFS, ...): worth trying again later."""
 
 
 class ServingUnavailable(ServingError):
@@ -70,7 +77,7 @@ class ServingUnavailable(ServingError):
 
 
 class ServingRejected(ServingError):
-    """TF Serving answered with an error status."""
+    """The server answered with an error status: ``status`` is the real HTTP status."""
 
     def __init__(self, status: int, server_message: str, text: str) -> None:
         self.status = status
@@ -84,6 +91,11 @@ class BadPrediction(ServingError):
 
 class ModelNotLoaded(ServingError):
     """A chat is routed to a [models.NAME] that the running bot did not load."""
+
+
+class ModelMismatch(BotError):
+    """The model answers, but not in a way the configuration can use: a fix in config.toml or
+    the export, not a wait. ``run`` stops on it at start; it is never retried."""
 
 
 class ChatError(BotError):

@@ -6,6 +6,12 @@ A row is ``pending`` from arrival until the reply is sent (its label and probabi
 written as soon as the picture is classified). Rows still ``pending`` at start-up belong to a
 run that stopped first; they become ``failed`` and keep what was classified.
 
+When the file cannot be written (a full disk, a locked database, a folder made read-only), the
+bot keeps answering: the writes wait in memory, in order, up to ``MAX_HELD``, and go to the
+file as soon as it takes them again; a message id held there is still answered only once.
+Beyond the bound a row is lost, counted and logged. ``trouble()`` says so for ``/healthz`` and
+the status page. Every ``sqlite3.Error`` is translated here, never passed on.
+
 ``read_rows`` is the read side for ``stats``: a read-only connection, safe while the bot runs
 (WAL gives it a consistent snapshot).
 """
@@ -25,6 +31,10 @@ from bot.errors import LocalError
 
 log = logging.getLogger(__name__)
 
+BUSY_TIMEOUT_S = 0.5
+MAX_HELD = 10_000
+"""Writes kept in memory while the file cannot be written (a few hundred bytes each)."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pictures (
     msg_id      TEXT PRIMARY KEY,
@@ -40,10 +50,16 @@ CREATE TABLE IF NOT EXISTS pictures (
     version     TEXT,
     latency_ms  REAL,
     outcome     TEXT NOT NULL,
-    reason      TEXT NOT NULL DEFAULT ''
+    reason      TEXT NOT NULL DEFAULT '',
+    kind        TEXT,
+    detail      TEXT
 );
 CREATE INDEX IF NOT EXISTS pictures_seen_at ON pictures (seen_at);
 """
+ADDED_COLUMNS = (("kind", "TEXT"), ("detail", "TEXT"))  # a log written by an older version
+
+
+_FIX = "free disk space, or make its folder writable, or set [audit] path"
 
 
 def _now() -> str:
@@ -60,10 +76,17 @@ class AuditLog:
             # Create it private: it names people and groups. SQLite gives its -wal and -shm
             # files the database file's mode.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            # A short busy wait: claim() runs on the chat thread, which must not stall.
+            self._db = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(pictures)")}
+            for name, kind in ADDED_COLUMNS:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE pictures ADD COLUMN {name} {kind}")
         except (OSError, sqlite3.Error) as exc:
             raise LocalError(
                 f"cannot open the audit log {path} ({exc}); make its folder writable or set "
@@ -71,14 +94,89 @@ class AuditLog:
             ) from exc
         self._lock = threading.Lock()
         self._closed = False
+        self._held: list[tuple[str, tuple[object, ...]]] = []
+        self._held_ids: set[str] = set()
+        self._lost = 0
+        self._failing: str | None = None  # why the last write failed, while it does
+
+    # -- writes that never raise ---------------------------------------------------------------
+    def _write(self, sql: str, params: tuple[object, ...]) -> int | None:
+        """Run one write (under the lock); None when it was held in memory instead."""
+        if self._held and not self._flush():
+            self._hold(sql, params)
+            return None
+        try:
+            return self._db.execute(sql, params).rowcount
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            self._hold(sql, params)
+            return None
+
+    def _flush(self) -> bool:
+        """Write what is held, in order; True once nothing is held."""
+        while self._held:
+            sql, params = self._held[0]
+            try:
+                self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                return False
+            self._held.pop(0)
+        if self._failing is not None:
+            log.warning("the audit log %s is written again; the held rows are in it", self.path)
+        self._failing = None
+        self._held_ids.clear()
+        return True
+
+    def _hold(self, sql: str, params: tuple[object, ...]) -> None:
+        if len(self._held) < MAX_HELD:
+            self._held.append((sql, params))
+            return
+        self._lost += 1
+        log.error(
+            "audit row for %s lost: the audit log %s cannot be written (%s) and %d rows wait "
+            "already", params[-1] if sql.startswith("UPDATE") else params[0], self.path,
+            self._failing, MAX_HELD,
+        )  # fmt: skip
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        if self._failing is None:
+            log.error(
+                "the audit log %s cannot be written (%s): rows are held in memory (up to %d) "
+                "and written when it can be; %s", self.path, exc, MAX_HELD, _FIX,
+            )  # fmt: skip
+        self._failing = str(exc) or type(exc).__name__
+
+    def trouble(self) -> str | None:
+        """Why the audit log cannot be written now, for /healthz; None while it can."""
+        with self._lock:
+            if self._failing is None and not self._lost:
+                return None
+            return (
+                f"the audit log {self.path} cannot be written ({self._failing or 'recovered'}): "
+                f"{len(self._held)} rows held in memory, {self._lost} lost; {_FIX}"
+            )
+
+    def _seen(self, msg_id: str) -> bool:
+        """Whether the file already has this message id (False when it cannot be read)."""
+        try:
+            found = self._db.execute("SELECT 1 FROM pictures WHERE msg_id=?", (msg_id,)).fetchone()
+        except sqlite3.Error:
+            return False
+        return found is not None
 
     def recover_interrupted(self) -> int:
         """Mark rows left ``pending`` by a run that stopped abruptly; return how many."""
         with self._lock:
-            cur = self._db.execute(
-                "UPDATE pictures SET outcome='failed', reason='interrupted: the bot stopped "
-                "before the reply was sent' WHERE outcome='pending'"
-            )
+            try:
+                cur = self._db.execute(
+                    "UPDATE pictures SET outcome='failed', reason='interrupted: the bot stopped "
+                    "before the reply was sent' WHERE outcome='pending'"
+                )
+            except sqlite3.Error as exc:
+                raise LocalError(
+                    f"cannot update the audit log {self.path} ({exc}); {_FIX}"
+                ) from exc
             return cur.rowcount
 
     def claim(
@@ -87,24 +185,29 @@ class AuditLog:
         """Insert the row for a new message; False if this message id was seen before (or the
         log is closed: the bot is stopping and the message is left for the next start)."""
         with self._lock:
-            if self._closed:
+            if self._closed or msg_id in self._held_ids:
                 return False
-            cur = self._db.execute(
+            added = self._write(
                 "INSERT OR IGNORE INTO pictures (msg_id, seen_at, chat, sender, outcome, reason) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (msg_id, _now(), chat, sender, outcome, reason),
             )
-            return cur.rowcount == 1
+            if added is not None:
+                return added == 1
+            if self._seen(msg_id):
+                return False
+            self._held_ids.add(msg_id)
+            return True
 
     def finish(self, msg_id: str, result: Outcome) -> None:
         with self._lock:
             if self._closed:  # a picture that outlived shutdown: its row stays pending
                 log.info("picture %s finished after the audit log closed: %s", msg_id, result)
                 return
-            self._db.execute(
+            self._write(
                 "UPDATE pictures SET sent_at=COALESCE(?, sent_at), outcome=?, reason=?, sha256=?, "
-                "size_bytes=?, label=?, probability=?, model=?, version=?, latency_ms=? "
-                "WHERE msg_id=?",
+                "size_bytes=?, label=?, probability=?, model=?, version=?, latency_ms=?, "
+                "kind=?, detail=? WHERE msg_id=?",
                 (
                     None if result.outcome == "pending" else _now(),
                     result.outcome,
@@ -116,6 +219,8 @@ class AuditLog:
                     result.model,
                     result.version,
                     result.latency_ms,
+                    result.kind,
+                    result.detail or None,
                     msg_id,
                 ),
             )
@@ -123,6 +228,11 @@ class AuditLog:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            if self._held and not self._flush():
+                log.error(
+                    "%d audit rows could not be written before the bot stopped: %s",
+                    len(self._held), self._failing,
+                )  # fmt: skip
             self._db.close()
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from bot.core.pipeline import InputSpec, JpegPayload, ModelInput, TensorPayload
+from bot.core.serving import InputSpec, JpegPayload, ModelInput, TensorPayload
 from bot.core.settings import ImagesConfig
 from bot.errors import ImageError
 

@@ -21,6 +21,7 @@ h1{font-size:1.4em} dt{font-weight:600;margin-top:.6em} dd{margin:0}
 <dt>Pictures handled</dt><dd id="handled">0</dd>
 <dt>Failures</dt><dd id="failures">0</dd>
 <dt>TF Serving</dt><dd id="serving">–</dd>
+<dt>Audit log</dt><dd id="audit">–</dd>
 </dl></section>
 <script src="/app.js"></script>
 </body></html>
@@ -49,6 +50,9 @@ async function refresh(){
     const sv=document.getElementById('serving');
     sv.textContent=s.serving_ok?'answering':'not answering: '+s.serving_detail;
     sv.className=s.serving_ok?'ok':'bad';
+    const au=document.getElementById('audit');
+    au.textContent=s.audit_detail||'writing';
+    au.className=s.audit_detail?'bad':'ok';
   }catch(e){document.getElementById('phase').textContent='bot not reachable';}
 }
 refresh(); setInterval(refresh,1500);

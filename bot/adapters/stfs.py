@@ -25,10 +25,12 @@ from typing import Any
 import requests
 
 from bot.adapters.rest import STFS_NOT_FOUND, Rest, server_message
-from bot.core.pipeline import JpegPayload, ModelInput, Prediction
 from bot.core.serving import (
     DiscoveredModel,
+    JpegPayload,
     ModelInfo,
+    ModelInput,
+    Prediction,
     TensorInfo,
     read_input,
     read_outputs,

@@ -35,6 +35,8 @@ class Snapshot:
     receiving: bool
     qr_version: int
     send_queue: int
+    audit_detail: str = ""
+    """Why the audit log cannot be written now ("" while it can)."""
     health: dict[str, bool] = field(default_factory=dict)
 
 
@@ -46,6 +48,7 @@ class Telemetry:
         receiving: Callable[[], bool],
         paused: Callable[[], bool],
         send_queue: Callable[[], int],
+        audit_trouble: Callable[[], str | None],
         clock: Callable[[], float] = time.monotonic,
         login_part: str = "wechat_login",
     ) -> None:
@@ -66,6 +69,7 @@ class Telemetry:
         self._serving_detail = "not contacted yet"
         self.receiving = receiving
         self.send_queue = send_queue
+        self.audit_trouble = audit_trouble
         self.registry = CollectorRegistry()
         self._pictures = PromCounter(
             "wechat_vision_bot_pictures",
@@ -170,6 +174,7 @@ class Telemetry:
         receiving = self.receiving()
         logged_in = self.phase == "logged_in"
         serving = self._serving_fresh()
+        audit = self.audit_trouble()
         return Snapshot(
             phase=self.phase,
             nickname=self.nickname,
@@ -182,7 +187,13 @@ class Telemetry:
             receiving=receiving,
             qr_version=self._qr_version,
             send_queue=self.send_queue(),
-            health={self._login_part: logged_in, "receive_loop": receiving, "tf_serving": serving},
+            audit_detail=audit or "",
+            health={
+                self._login_part: logged_in,
+                "receive_loop": receiving,
+                "tf_serving": serving,
+                "audit_log": audit is None,
+            },
         )
 
     def metrics(self) -> bytes:

@@ -19,10 +19,12 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from bot.adapters.rest import Rest, redact_url, server_message
-from bot.core.pipeline import JpegPayload, ModelInput, Prediction
 from bot.core.serving import (
     DiscoveredModel,
+    JpegPayload,
     ModelInfo,
+    ModelInput,
+    Prediction,
     TensorInfo,
     read_input,
     read_outputs,

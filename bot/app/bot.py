@@ -16,7 +16,7 @@ from typing import TextIO
 from bot.adapters.audit import AuditLog, read_rows
 from bot.adapters.status_page import StatusServer
 from bot.adapters.telemetry import Telemetry
-from bot.app.chats import audience, build_chat, login_part, targets
+from bot.app.chats import build_chat, transport
 from bot.app.models import model_set
 from bot.config import load_config
 from bot.core import admin, stats
@@ -24,8 +24,9 @@ from bot.core.chat import Chat
 from bot.core.live import ModelSet
 from bot.core.pacing import PacedSender
 from bot.core.pictures import PictureService
+from bot.core.questions import Dispatch, QuestionDesk
 from bot.core.settings import Config
-from bot.errors import UsageError
+from bot.errors import ReloadRefused
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,14 @@ class BotControls:
         config: Config,
         *,
         service: PictureService,
+        questions: QuestionDesk,
         pause: threading.Event,
         chat: Chat,
         telemetry: Telemetry,
     ) -> None:
         self._config = config
         self._service = service
+        self._questions = questions
         self._pause = pause
         self._chat = chat
         self._telemetry = telemetry
@@ -66,7 +69,7 @@ class BotControls:
             paused=snap.paused,
             uptime_s=snap.uptime_s,
             serving_ok=snap.serving_ok,
-            groups=targets(self._config),
+            groups=self._config.transport.targets,
         )
 
     def set_paused(self, paused: bool) -> None:
@@ -79,16 +82,17 @@ class BotControls:
     def reload(self) -> str:
         new = load_config(self._config.path)  # raises ConfigError: the old config stays
         if new.models != self._config.models or new.chat != self._config.chat:
-            raise UsageError(
+            raise ReloadRefused(
                 "[models] or [chat] changed: those need a restart; the groups, templates and "
                 "thresholds were not reloaded either"
             )
-        resolved = self._chat.resolve_targets(targets(new))
-        self._service.update(reply=new.reply, audience=audience(new))
+        resolved = self._chat.resolve_targets(new.transport.targets)
+        self._service.update(reply=new.reply, audience=new.transport)
+        self._questions.update(reply=new.reply, audience=new.transport)
         self._config = new
         self._telemetry.groups_resolved(resolved)
         log.info("config reloaded from %s", new.path)
-        return f"群 {', '.join(targets(new)) or '(无)'}; 阈值 {new.reply.min_confidence:g}"
+        return f"群 {', '.join(new.transport.targets) or '(无)'}; 阈值 {new.reply.min_confidence:g}"
 
 
 @dataclass
@@ -101,6 +105,7 @@ class Bot:
     telemetry: Telemetry
     sender: PacedSender
     service: PictureService
+    questions: QuestionDesk
     audit: AuditLog
     desk: admin.CommandDesk
     status_page: StatusServer | None
@@ -111,7 +116,7 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
     (so their problems stop the bot before login); nothing is started."""
     chat = build_chat(config, out=out)
     source = model_set(config)
-    w = config.wechat
+    w = config.chat
     sender = PacedSender(
         chat,
         min_interval_s=w.min_send_interval_s,
@@ -121,21 +126,22 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
         sleep=time.sleep,
         rng=random.Random(),
     )
+    audit = AuditLog(config.audit.file)
     pause = threading.Event()
     telemetry = Telemetry(
         healthy_within_s=config.status.healthy_within_s,
         receiving=chat.is_receiving,
         paused=pause.is_set,
         send_queue=sender.queued,
-        login_part=login_part(config),
+        audit_trouble=audit.trouble,
+        login_part=transport(config).health,
     )
-    audit = AuditLog(config.audit.file)
     service = PictureService(
         reply=config.reply,
-        audience=audience(config),
-        workers=config.wechat.workers,
-        queue_size=config.wechat.queue_size,
-        startup_grace_s=config.wechat.startup_grace_s,
+        audience=config.transport,
+        workers=w.workers,
+        queue_size=w.queue_size,
+        startup_grace_s=w.startup_grace_s,
         source=source,
         outbox=sender,
         audit=audit,
@@ -145,11 +151,30 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
         started_at=started_at,
         clock=time.time,
     )
-    controls = BotControls(config, service=service, pause=pause, chat=chat, telemetry=telemetry)
+    questions = QuestionDesk(
+        audience=config.transport, reply=config.reply, outbox=sender, clock=time.monotonic
+    )
+    controls = BotControls(
+        config,
+        service=service,
+        questions=questions,
+        pause=pause,
+        chat=chat,
+        telemetry=telemetry,
+    )
     desk = admin.CommandDesk(controls, outbox=sender, reply_to=chat.command_chat)
     status_page = (
         StatusServer(config.status.listen, telemetry, allowed_hosts=config.status.allowed_hosts)
         if config.status.listen is not None
         else None
     )
-    return Bot(config, chat, source, telemetry, sender, service, audit, desk, status_page)
+    return Bot(
+        config, chat, source, telemetry, sender, service, questions, audit, desk, status_page
+    )
+
+
+def dispatch(bot: Bot) -> Dispatch:
+    """Where each event from the chat goes."""
+    return Dispatch(
+        pictures=bot.service.offer, questions=bot.questions.offer, commands=bot.desk.handle
+    )

@@ -10,23 +10,6 @@ from bot.app.models import check_model
 from bot.core.settings import Config
 
 
-def audience_warning(config: Config) -> str | None:
-    """A warning when the configured transport would answer in no chat at all."""
-    if config.chat.transport == "wecom":
-        if not config.wecom.chats:
-            return (
-                "warning: [wecom] chats is empty, so the bot answers in no chat; list the "
-                'chatids and userids (the bot logs those it ignores), or ["*"] for every chat'
-            )
-        return None
-    if not config.wechat.groups:
-        return (
-            "warning: [wechat] groups is empty, so the bot answers in no group; list the group "
-            'names (replace the example), or ["*"] for every group'
-        )
-    return None
-
-
 def check_audit(config: Config) -> tuple[str, str]:
     """Open the audit log as ``run`` would (creating it if new); raises LocalError."""
     AuditLog(config.audit.file).close()
@@ -36,6 +19,7 @@ def check_audit(config: Config) -> tuple[str, str]:
 def check(config: Config) -> list[tuple[str, str]]:
     """(topic, finding) lines; raises BotError on the first thing ``run`` would refuse."""
     lines = [("config", f"{config.path}: ok")]
+    lines += [("config", f"warning: {w}") for w in config.warnings]
     lines += check_model(config, None)
     for name in config.models:
         lines += [(topic, f"[models.{name}] {text}") for topic, text in check_model(config, name)]

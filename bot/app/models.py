@@ -22,8 +22,16 @@ from bot.adapters.rest import Rest, detect_protocol
 from bot.adapters.stfs import STFSClient
 from bot.adapters.tfserving import TFServingClient, start_hint
 from bot.core.live import LiveRecogniser, ModelSet
-from bot.core.pipeline import Classifier, InputKind, LabelTable, ModelInput, Recogniser
-from bot.core.serving import STRING_KINDS, ModelInfo, ScoreReader, input_advice
+from bot.core.pipeline import LabelTable, Recogniser
+from bot.core.serving import (
+    STRING_KINDS,
+    Classifier,
+    InputKind,
+    ModelInfo,
+    ModelInput,
+    ScoreReader,
+    input_advice,
+)
 from bot.core.settings import (
     MODEL_LABELS,
     Config,

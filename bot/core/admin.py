@@ -12,8 +12,10 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Protocol
 
+from bot.core.chat import Text
+from bot.core.events import Command
 from bot.core.pictures import Outbox
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError, ConfigError, ReloadRefused
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ def reload_refusal(exc: BotError) -> str:
     """What the owner is told when reload fails: what is wrong, never a path."""
     if isinstance(exc, ConfigError):
         return "配置有误, 仍使用原配置: " + "; ".join(exc.problems)
+    if isinstance(exc, ReloadRefused):
+        return f"需要重启才能生效, 仍使用原配置: {str(exc).splitlines()[0]}"
     return f"配置有误, 仍使用原配置: {str(exc).splitlines()[0]}"
 
 
@@ -101,10 +105,10 @@ class CommandDesk:
 
     def _post(self, text: str) -> None:
         self._sent.append(" ".join(text.split()))
-        self._outbox.post(self._reply_to, text)
+        self._outbox.post(self._reply_to, Text(text))
 
-    def handle(self, text: str) -> None:
-        words = " ".join(text.split())
+    def handle(self, event: Command) -> None:
+        words = " ".join(event.text.split())
         if not words or words in self._sent or words.startswith("["):
             return  # an echo of the bot's own answers or audit lines
         command = parse_command(words)

@@ -1,20 +1,74 @@
-"""The ``Chat`` port: what the bot needs from a chat transport (WeChat over itchat, WeCom).
+"""The ``Chat`` port: what the bot needs from a chat transport (WeChat over itchat, WeCom), and
+the messages that cross it in both directions.
 
-A transport logs in, turns its protocol's messages into neutral ``Picture`` events and the
-owner's commands into text, sends text, and says how its session ended. Everything else —
-screening, the pool, audit, pacing, telemetry — is the same whatever delivered the picture.
+::
+
+    transport (adapter)                 core                              transport (adapter)
+    ───────────────────                 ────                              ───────────────────
+    protocol message ──translate──▶ Event ──▶ PictureService / CommandDesk
+                                    Picture        │  screen, pool, dedup
+                                    Question       ▼
+                                    Command    Answerer (per model kind) ──▶ Answer
+                                                   │                          text, picture,
+                                                   ▼                          audit fields
+                                               Outbox (PacedSender) ──▶ Chat.send(chat, Text|Image)
+                                                   ▲                          │
+                                                   └──────── Sent ◀───────────┘
+                                                            ok, why not, retry after
+
+A transport logs in, turns its protocol's messages into neutral events (``bot.core.events``),
+sends text and pictures, says why a send failed (and when "too often" means "wait"), and says
+how its session ended. Everything else — screening, the pool, audit, pacing, telemetry — is
+the same whatever delivered the event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from bot.core.pictures import Picture
+from bot.core.events import Event
 
-PictureHandler = Callable[[Picture], None]
-CommandHandler = Callable[[str], None]
+EventHandler = Callable[[Event], None]
 QrHandler = Callable[[bytes], None]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text message to send."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Image:
+    """A picture to send, built in memory (JPEG or PNG bytes); never written to disk."""
+
+    data: bytes
+    name: str = "answer.jpg"
+
+    def __repr__(self) -> str:  # a picture never lands in a log line
+        return f"Image({self.name!r}, {len(self.data)} bytes)"
+
+
+Message = Text | Image
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of one send."""
+
+    ok: bool
+    reason: str = ""
+    """Why it failed, for the log and the audit row (never shown in a chat)."""
+    retry_after_s: float | None = None
+    """The service said "too often": wait this long before sending anything again."""
+    final: bool = False
+    """Trying again cannot help (the reply window closed, the chat is gone)."""
+
+
+SENT = Sent(True)
 
 
 class Chat(Protocol):
@@ -38,9 +92,7 @@ class Chat(Protocol):
         """Check what can be checked before anything starts; raises BotError."""
         ...
 
-    def connect(
-        self, *, on_picture: PictureHandler, on_command: CommandHandler, on_qr: QrHandler
-    ) -> None:
+    def connect(self, *, on_event: EventHandler, on_qr: QrHandler) -> None:
         """Log in and start taking messages; raises LoginRefused."""
         ...
 
@@ -50,8 +102,9 @@ class Chat(Protocol):
 
     def is_receiving(self) -> bool: ...
 
-    def send_text(self, chat_id: str, text: str) -> bool:
-        """Send one message; False (or an exception) means it failed."""
+    def send(self, chat_id: str, message: Message) -> Sent:
+        """Send one message. Failures are answered as ``Sent(False, reason)``; an exception
+        is taken as a failure too."""
         ...
 
     def run(self) -> None:

@@ -19,22 +19,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.core.chat import Message, Sent
+
 log = logging.getLogger(__name__)
 
 MAX_QUEUED = 1000
 
 
-class TextSender(Protocol):
-    def send_text(self, chat_id: str, text: str) -> bool:
-        """Send one message; False (or an exception) means it failed."""
+MAX_RETRY_AFTER_S = 300.0  # a "wait" longer than this is a failure, not a pause
+
+
+class Sender(Protocol):
+    def send(self, chat_id: str, message: Message) -> Sent:
+        """Send one message; a failed ``Sent`` (or an exception) means it failed."""
         ...
 
 
 @dataclass(frozen=True)
 class _Item:
     chat_id: str
-    text: str
-    on_done: Callable[[bool], None] | None
+    message: Message
+    on_done: Callable[[Sent], None] | None
 
 
 class PacedSender:
@@ -44,7 +49,7 @@ class PacedSender:
 
     def __init__(
         self,
-        transport: TextSender,
+        transport: Sender,
         *,
         min_interval_s: float,
         jitter_s: float,
@@ -75,8 +80,8 @@ class PacedSender:
     def post(
         self,
         chat_id: str,
-        text: str,
-        on_done: Callable[[bool], None] | None = None,
+        message: Message,
+        on_done: Callable[[Sent], None] | None = None,
         *,
         lane: str | None = None,
     ) -> bool:
@@ -94,7 +99,7 @@ class PacedSender:
             waiting = self._lanes.setdefault(key, deque())
             if not waiting:
                 self._turns.append(key)
-            waiting.append(_Item(chat_id, text, on_done))
+            waiting.append(_Item(chat_id, message, on_done))
             self._count += 1
             self._cond.notify_all()
         return True
@@ -131,29 +136,37 @@ class PacedSender:
         if delay > 0:
             self._sleep(delay)
 
-    def _send_once(self, item: _Item) -> bool:
+    def _send_once(self, item: _Item) -> Sent:
         self._wait_turn()
         try:
-            return bool(self._transport.send_text(item.chat_id, item.text))
-        except Exception:  # a transport error must not kill the sender thread
+            sent = self._transport.send(item.chat_id, item.message)
+        except Exception as exc:  # a transport error must not kill the sender thread
             log.exception("sending to %s raised", item.chat_id)
-            return False
+            return Sent(False, f"the transport raised {type(exc).__name__}")
         finally:
             # Counted from the end of a send: what the server sees is the gap between arrivals.
             self._last_send = self._clock()
+        if sent.retry_after_s is not None and 0 < sent.retry_after_s <= MAX_RETRY_AFTER_S:
+            # "Too often": every chat waits, not only this message (the account is flagged).
+            self._last_send = self._clock() + sent.retry_after_s
+        return sent
 
     def _deliver(self, item: _Item) -> None:
-        ok = False
+        sent = Sent(False, "not sent")
         for attempt in range(self._retries + 1):
-            ok = self._send_once(item)
-            if ok:
+            sent = self._send_once(item)
+            if sent.ok or sent.final:
                 break
             log.warning(
-                "send to %s failed (attempt %d/%d)", item.chat_id, attempt + 1, self._retries + 1
+                "send to %s failed (attempt %d/%d): %s",
+                item.chat_id,
+                attempt + 1,
+                self._retries + 1,
+                sent.reason or "no reason given",
             )
         if item.on_done is not None:
             try:
-                item.on_done(ok)
+                item.on_done(sent)
             except Exception:
                 log.exception("send callback failed")
 

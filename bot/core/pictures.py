@@ -1,9 +1,14 @@
-"""Pictures from any chat -> screened, queued, recognised, answered and audited.
+"""Pictures from any chat -> screened, queued, answered and audited.
 
-Chat-neutral: a chat adapter turns its protocol's message into a ``Picture`` and calls
-``PictureService.offer`` from its receive thread. ``offer`` only screens, writes the audit
-row and hands the picture to a bounded worker pool, so a slow download or a slow model never
-stalls the chat loop; when the pool is full the picture is audited as ``shed``.
+Chat-neutral: a chat adapter turns its protocol's message into a ``Picture`` event and the
+daemon hands it to ``PictureService.offer`` from the receive thread. ``offer`` only screens,
+writes the audit row and hands the picture to a bounded worker pool, so a slow download or a
+slow model never stalls the chat loop; when the pool is full the picture is audited as
+``shed``. A worker asks the chat's model for an ``Answer`` (``bot.core.answers``) and posts its
+messages through the paced ``Outbox``.
+
+The worker edge: nothing that goes wrong while finishing a picture (the audit log, telemetry,
+the owner's line) ends a worker; each failure is logged once and the picture is still answered.
 """
 
 from __future__ import annotations
@@ -14,18 +19,21 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from bot.core.answers import Answer, AnswerSource
+from bot.core.audience import Audience
+from bot.core.chat import Message, Sent, Text
+from bot.core.events import Picture
 from bot.core.names import display_name
-from bot.core.pipeline import Recogniser, format_probability, render_reply
 from bot.core.settings import ReplyConfig
-from bot.errors import BotError, ImageError, LabelError, ServingError
+from bot.errors import BotError, ImageError, LabelError, ModelMismatch, ServingError
 
 log = logging.getLogger(__name__)
 
-QUEUED = "classified; the reply is waiting for its turn to be sent"
+QUEUED = "answered; the reply is waiting for its turn to be sent"
 INTERRUPTED = "interrupted: the bot stopped before this picture's turn"
 
 
@@ -42,49 +50,10 @@ class Outcome:
     model: str | None = None
     version: str | None = None
     latency_ms: float | None = None
-
-
-@dataclass(frozen=True)
-class Picture:
-    """A picture message, whatever protocol delivered it."""
-
-    msg_id: str
-    chat_id: str
-    chat_name: str
-    sender: str
-    is_group: bool
-    is_sticker: bool
-    from_self: bool
-    created_at: float
-    fetch: Callable[[], bytes] = field(repr=False, compare=False)
-    reply_to: str | None = None
-    """Where the answer goes when it is not simply ``chat_id`` (WeCom: the callback to answer)."""
-    refused: str | None = None
-    """Why the transport already knows this message is nothing to answer (a voice message):
-    it is audited as ignored with this reason."""
-
-    @property
-    def answer_to(self) -> str:
-        return self.reply_to or self.chat_id
-
-
-class Audience(Protocol):
-    """A transport's settings: which pictures it answers, and with which model.
-
-    ``WeChatConfig`` (groups by name) and ``WeComConfig`` (chats by id) implement it.
-    """
-
-    def refuse(self, pic: Picture) -> str | None:
-        """Why the settings leave this picture out, or None to answer it."""
-        ...
-
-    def model_for(self, pic: Picture) -> str | None:
-        """The named model for this picture's chat, or None for the default model."""
-        ...
-
-    def label(self, pic: Picture) -> str | None:
-        """A name for the picture's chat in metrics; None if the bot does not serve it."""
-        ...
+    kind: str | None = None
+    """What kind of answer: "classify", "detect", "ask"; None when nothing answered."""
+    detail: str = ""
+    """The answer's own account: top-k guesses, counts per class."""
 
 
 def screen(
@@ -103,23 +72,17 @@ def screen(
     return None
 
 
-class RecogniserSource(Protocol):
-    def get(self, model: str | None) -> Recogniser:
-        """The named (None: default) model's recogniser; raises ServingError while its server
-        cannot be reached."""
-        ...
-
-
 class Outbox(Protocol):
     def post(
         self,
         chat_id: str,
-        text: str,
-        on_done: Callable[[bool], None] | None = None,
+        message: Message,
+        on_done: Callable[[Sent], None] | None = None,
         *,
         lane: str | None = None,
     ) -> bool:
-        """Queue ``text`` for ``chat_id``; ``lane`` is the chat it takes turns as (fairness)."""
+        """Queue ``message`` for ``chat_id``; ``lane`` is the chat it takes turns as
+        (fairness). False: not queued (full, or closing)."""
         ...
 
 
@@ -150,9 +113,17 @@ def _short_reason(exc: BaseException) -> str:
         return "图片无法读取"
     if isinstance(exc, ServingError):
         return "识图服务不可用"
-    if isinstance(exc, LabelError):
+    if isinstance(exc, LabelError | ModelMismatch):
         return "标签表与模型不符"
     return "下载或处理失败"
+
+
+def _guarded(what: str, msg_id: str, step: Callable[[], object]) -> None:
+    """Run one step of finishing a picture; a failure is logged, never raised."""
+    try:
+        step()
+    except Exception:
+        log.exception("picture %s: %s failed (the picture is still answered)", msg_id, what)
 
 
 class PictureService:
@@ -170,7 +141,7 @@ class PictureService:
         workers: int,
         queue_size: int,
         startup_grace_s: float,
-        source: RecogniserSource,
+        source: AnswerSource,
         outbox: Outbox,
         audit: AuditStore,
         events: Events,
@@ -198,8 +169,7 @@ class PictureService:
         self._closing = False
         self._stopped_waiting = False
         self._workers = workers
-        self._last_apology: dict[str, float] = {}
-        self._apology_lock = threading.Lock()
+        self._apologies = Apologies(clock)
         for n in range(workers):
             threading.Thread(target=self._worker, name=f"picture-{n}", daemon=True).start()
 
@@ -237,16 +207,15 @@ class PictureService:
     # -- worker side ---------------------------------------------------------------------
     def _worker(self) -> None:
         while (pic := self._jobs.get()) is not None:
-            if self._closing and self._stopped_waiting:
-                self._give_up(pic)
-            else:
-                self._work(pic)
-
-    def _give_up(self, pic: Picture) -> None:
-        try:
-            self._finish(pic, Outcome("failed", INTERRUPTED), "失败 (机器人停止)")
-        finally:
-            self._done_with(pic)
+            try:
+                if self._closing and self._stopped_waiting:
+                    self._finish(pic, Outcome("failed", INTERRUPTED), "失败 (机器人停止)")
+                else:
+                    self._work(pic)
+            except Exception:  # the worker edge: nothing ends a worker
+                log.exception("picture %s: finishing it failed", pic.msg_id)
+            finally:
+                self._done_with(pic)
 
     def _work(self, pic: Picture) -> None:
         try:
@@ -256,8 +225,6 @@ class PictureService:
             self._finish(
                 pic, Outcome("failed", f"internal error: {type(exc).__name__}"), "失败 (内部错误)"
             )
-        finally:
-            self._done_with(pic)
 
     def _done_with(self, pic: Picture) -> None:
         self._slots.release()
@@ -273,9 +240,10 @@ class PictureService:
             return
         digest, size = hashlib.sha256(data).hexdigest(), len(data)
         try:
-            result = self._source.get(self.audience.model_for(pic)).recognise(data)
-        except (ImageError, ServingError, LabelError) as exc:
-            log.warning("picture %s not classified: %s", pic.msg_id, exc)
+            answerer = self._source.get(self.audience.model_for(pic))
+            answer = answerer.answer(data, sender=pic.sender, rules=self.reply)
+        except (ImageError, ServingError, LabelError, ModelMismatch) as exc:
+            log.warning("picture %s not answered: %s", pic.msg_id, exc)
             self._finish(
                 pic, Outcome("failed", str(exc), digest, size), f"失败 ({_short_reason(exc)})"
             )
@@ -284,57 +252,58 @@ class PictureService:
                 self._maybe_apologise(pic)
             return
         del data  # the photo is not kept a moment longer than needed
-        verdict = result.verdict
-        best = verdict.best
-        outcome = Outcome(
-            "replied" if verdict.confident else "low_confidence",
-            "" if verdict.confident else "below [reply] min_confidence",
-            digest,
-            size,
-            best.label,
-            best.probability,
-            result.model,
-            result.version,
-            round(result.latency_ms, 1),
+        self._reply(pic, answer, _outcome(answer, digest, size))
+
+    def _reply(self, pic: Picture, answer: Answer, outcome: Outcome) -> None:
+        """Keep the answer in the audit row now (the reply may wait for its turn in the paced
+        sender), then send its messages in order; the row's outcome follows the sends."""
+        _guarded(
+            "the audit log",
+            pic.msg_id,
+            lambda: self._audit.finish(
+                pic.msg_id, replace(outcome, outcome="pending", reason=QUEUED)
+            ),
         )
-        # Keep the classification now: the reply may wait for its turn in the paced sender.
-        self._audit.finish(pic.msg_id, replace(outcome, outcome="pending", reason=QUEUED))
-        text = render_reply(verdict, sender=pic.sender, rules=self.reply)
-        summary = f"{best.label} {format_probability(best.probability)}"
+        log.info("picture %s: %s", pic.msg_id, answer.summary)
+        pending = list(answer.messages())
 
-        def sent(ok: bool) -> None:
-            if ok:
-                self._finish(pic, outcome, summary)
+        def next_message(sent: Sent) -> None:
+            if not sent.ok:
+                why = sent.reason or "the chat service refused it"
+                failed = replace(
+                    outcome, outcome="failed", reason=f"the reply could not be sent: {why}"
+                )
+                self._finish(pic, failed, f"{answer.summary} (回复发送失败)")
+            elif not pending:
+                self._finish(pic, outcome, answer.summary)
             else:
-                failed = replace(outcome, outcome="failed", reason="the reply could not be sent")
-                self._finish(pic, failed, f"{summary} (回复发送失败)")
+                post(pending.pop(0))
 
-        log.info("picture %s: %s", pic.msg_id, summary)
-        if not self._outbox.post(pic.answer_to, text, on_done=sent, lane=pic.chat_id):
-            sent(False)
+        def post(message: Message) -> None:
+            if not self._outbox.post(
+                pic.answer_to, message, on_done=next_message, lane=pic.chat_id
+            ):
+                next_message(Sent(False, "the send queue is full or closing"))
+
+        post(pending.pop(0))
 
     def _maybe_apologise(self, pic: Picture) -> None:
-        interval = self.reply.apology_interval_s
-        if interval <= 0 or not self.reply.apology:
-            return
-        now = self._clock()
-        with self._apology_lock:  # two workers failing at once apologise once
-            last = self._last_apology.get(pic.chat_id)
-            if last is not None and now - last < interval:
-                return
-            self._last_apology[pic.chat_id] = now
-        self._outbox.post(pic.answer_to, self.reply.apology, lane=pic.chat_id)
+        if self.reply.apology and self._apologies.due(pic.chat_id, self.reply.apology_interval_s):
+            self._outbox.post(pic.answer_to, Text(self.reply.apology), lane=pic.chat_id)
 
     def _finish(self, pic: Picture, result: Outcome, line: str) -> None:
-        self._audit.finish(pic.msg_id, result)
-        self._events.picture(
-            self.audience.label(pic), result.outcome, result.latency_ms, result.model
+        """The picture's final row, its count and the owner's line: each step guarded."""
+        _guarded("the audit log", pic.msg_id, lambda: self._audit.finish(pic.msg_id, result))
+        label = self.audience.label(pic)
+        _guarded(
+            "telemetry",
+            pic.msg_id,
+            lambda: self._events.picture(label, result.outcome, result.latency_ms, result.model),
         )
-        if self._owner_chat is not None:
-            when = datetime.fromtimestamp(pic.created_at).strftime("%Y-%m-%d %H:%M:%S")
-            where = display_name(pic.chat_name) if pic.is_group else "私聊"
-            who = display_name(pic.sender)
-            self._outbox.post(self._owner_chat, f"[{when}] {where} @{who}: 一张图片 → {line}")
+        owner = self._owner_chat
+        if owner is not None:
+            text = owner_line(pic, line)
+            _guarded("the owner's line", pic.msg_id, lambda: self._outbox.post(owner, Text(text)))
 
     # -- shutdown ------------------------------------------------------------------------
     def close(self, timeout_s: float) -> bool:
@@ -357,7 +326,53 @@ class PictureService:
             except queue.Empty:
                 break
             if pic is not None:
-                self._give_up(pic)
+                try:
+                    self._finish(pic, Outcome("failed", INTERRUPTED), "失败 (机器人停止)")
+                finally:
+                    self._done_with(pic)
         for _ in range(self._workers):
             self._jobs.put(None)
         return drained
+
+
+def _outcome(answer: Answer, digest: str, size: int) -> Outcome:
+    return Outcome(
+        "replied" if answer.sure else "low_confidence",
+        "" if answer.sure else "below [reply] min_confidence",
+        digest,
+        size,
+        answer.label,
+        answer.probability,
+        answer.model,
+        answer.version,
+        answer.latency_ms,
+        kind=answer.kind,
+        detail=answer.detail,
+    )
+
+
+def owner_line(pic: Picture, line: str) -> str:
+    """The owner's one line about a picture: when, where, who, what became of it."""
+    when = datetime.fromtimestamp(pic.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    where = display_name(pic.chat_name) if pic.is_group else "私聊"
+    return f"[{when}] {where} @{display_name(pic.sender)}: 一张图片 → {line}"
+
+
+class Apologies:
+    """At most one apology (or hint) per chat per interval, however many workers fail at once."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, chat_id: str, interval_s: float) -> bool:
+        if interval_s <= 0:
+            return False
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(chat_id)
+            if last is not None and now - last < interval_s:
+                return False
+            self._last[chat_id] = now
+            return True

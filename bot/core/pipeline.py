@@ -7,73 +7,14 @@ so nothing here knows about Pillow, requests, pandas or any chat protocol.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
-from typing import Literal, Protocol
 
+from bot.core.answers import Answer
 from bot.core.names import display_name
+from bot.core.serving import Classifier, Prediction, Preparer
 from bot.core.settings import ReplyConfig
 from bot.errors import BadPrediction, LabelError
-
-InputKind = Literal["jpeg", "tensor", "base64_text"]
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What the model's signature takes, read from its metadata."""
-
-    kind: InputKind
-    alias: str
-    dtype: str
-    height: int | None = None
-    width: int | None = None
-    value_range: str = "0_1"
-    batched: bool = True  # False: one picture as a scalar (signature of unknown rank)
-
-    def describe(self) -> str:
-        one = "" if self.batched else ", one scalar string per request"
-        if self.kind == "jpeg":
-            return f"JPEG bytes as base64 in input {self.alias!r} ({self.dtype}{one})"
-        if self.kind == "base64_text":
-            return (
-                f"web-safe base64 text of the picture in input {self.alias!r} ({self.dtype}{one})"
-            )
-        return (
-            f"{self.height}x{self.width}x3 tensor in input {self.alias!r} ({self.dtype}, "
-            f"value range {self.value_range})"
-        )
-
-
-@dataclass(frozen=True)
-class JpegPayload:
-    """The picture re-encoded (JPEG, or PNG with [images] format = "png")."""
-
-    data: bytes
-    width: int
-    height: int
-    format: str = "jpeg"
-
-
-@dataclass(frozen=True)
-class TensorPayload:
-    """An H x W x 3 array already in the model's value range, as nested lists."""
-
-    pixels: list[list[list[float]]] | list[list[list[int]]]
-    width: int
-    height: int
-
-
-ModelInput = JpegPayload | TensorPayload
-
-
-@dataclass(frozen=True)
-class Prediction:
-    probabilities: tuple[float, ...]
-    model: str
-    version: str
-    request_bytes: int = 0
-    class_names: tuple[str, ...] | None = None  # the model's own names, if it outputs them
 
 
 @dataclass(frozen=True)
@@ -113,14 +54,6 @@ class Recognition:
     latency_ms: float
 
 
-class Preparer(Protocol):
-    def __call__(self, data: bytes) -> ModelInput: ...
-
-
-class Classifier(Protocol):
-    def predict(self, payload: ModelInput) -> Prediction: ...
-
-
 def resolve_offset(configured: int | None, model_classes: int | None, table_size: int) -> int:
     """How far the model's class ids are shifted from the table's (1 = background at 0)."""
     if model_classes is None:
@@ -141,20 +74,6 @@ def resolve_offset(configured: int | None, model_classes: int | None, table_size
             f"{model_classes - table_size})"
         )
     return configured
-
-
-def check_probabilities(values: list[float]) -> tuple[float, ...]:
-    """Refuse vectors that are not probabilities rather than report a made-up label."""
-    if not values:
-        raise BadPrediction("the model returned an empty probability vector")
-    for i, p in enumerate(values):
-        if not math.isfinite(p) or p < 0.0 or p > 1.0 + 1e-4:
-            raise BadPrediction(
-                f"the model returned {p!r} for class {i}: not a probability; does the "
-                "signature end in softmax? set [serving] output to the probability output, "
-                'or [serving] scores = "logits" for raw scores'
-            )
-    return tuple(values)
 
 
 def decide(
@@ -224,7 +143,10 @@ class Recogniser:
         """The label offset in use; None until known (metadata or a first prediction)."""
         return self._resolved
 
-    def recognise(self, data: bytes) -> Recognition:
+    def recognise(self, data: bytes, rules: ReplyConfig | None = None) -> Recognition:
+        """Classify ``data``; ``rules`` (default: those it was built with) sets top-k and the
+        confidence threshold."""
+        rules = self.rules if rules is None else rules
         start = time.perf_counter()
         payload = self.prepare(data)
         prediction = self.classifier.predict(payload)
@@ -239,8 +161,8 @@ class Recogniser:
             prediction,
             labels,
             offset=offset,
-            top_k=self.rules.top_k,
-            min_confidence=self.rules.min_confidence,
+            top_k=rules.top_k,
+            min_confidence=rules.min_confidence,
         )
         return Recognition(
             verdict=verdict,
@@ -249,3 +171,24 @@ class Recogniser:
             sent_bytes=prediction.request_bytes,
             latency_ms=(time.perf_counter() - start) * 1000.0,
         )
+
+    def answer(self, data: bytes, *, sender: str, rules: ReplyConfig) -> Answer:
+        """The ``Answerer`` port: classify, then say it with the reply templates."""
+        return classification_answer(self.recognise(data, rules), sender=sender, rules=rules)
+
+
+def classification_answer(result: Recognition, *, sender: str, rules: ReplyConfig) -> Answer:
+    verdict = result.verdict
+    best = verdict.best
+    return Answer(
+        kind="classify",
+        sure=verdict.confident,
+        text=render_reply(verdict, sender=sender, rules=rules),
+        summary=f"{best.label} {format_probability(best.probability)}",
+        model=result.model,
+        version=result.version,
+        latency_ms=round(result.latency_ms, 1),
+        label=best.label,
+        probability=best.probability,
+        detail="; ".join(f"{g.label} {format_probability(g.probability)}" for g in verdict.guesses),
+    )

@@ -11,11 +11,92 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
-from bot.core.pipeline import InputKind, InputSpec, check_probabilities
 from bot.core.settings import ServingConfig
 from bot.errors import BadPrediction
+
+InputKind = Literal["jpeg", "tensor", "base64_text"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model's signature takes, read from its metadata."""
+
+    kind: InputKind
+    alias: str
+    dtype: str
+    height: int | None = None
+    width: int | None = None
+    value_range: str = "0_1"
+    batched: bool = True  # False: one picture as a scalar (signature of unknown rank)
+
+    def describe(self) -> str:
+        one = "" if self.batched else ", one scalar string per request"
+        if self.kind == "jpeg":
+            return f"JPEG bytes as base64 in input {self.alias!r} ({self.dtype}{one})"
+        if self.kind == "base64_text":
+            return (
+                f"web-safe base64 text of the picture in input {self.alias!r} ({self.dtype}{one})"
+            )
+        return (
+            f"{self.height}x{self.width}x3 tensor in input {self.alias!r} ({self.dtype}, "
+            f"value range {self.value_range})"
+        )
+
+
+@dataclass(frozen=True)
+class JpegPayload:
+    """The picture re-encoded (JPEG, or PNG with [images] format = "png")."""
+
+    data: bytes
+    width: int
+    height: int
+    format: str = "jpeg"
+
+
+@dataclass(frozen=True)
+class TensorPayload:
+    """An H x W x 3 array already in the model's value range, as nested lists."""
+
+    pixels: list[list[list[float]]] | list[list[list[int]]]
+    width: int
+    height: int
+
+
+ModelInput = JpegPayload | TensorPayload
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: tuple[float, ...]
+    model: str
+    version: str
+    request_bytes: int = 0
+    class_names: tuple[str, ...] | None = None  # the model's own names, if it outputs them
+
+
+class Preparer(Protocol):
+    def __call__(self, data: bytes) -> ModelInput: ...
+
+
+class Classifier(Protocol):
+    def predict(self, payload: ModelInput) -> Prediction: ...
+
+
+def check_probabilities(values: list[float]) -> tuple[float, ...]:
+    """Refuse vectors that are not probabilities rather than report a made-up label."""
+    if not values:
+        raise BadPrediction("the model returned an empty probability vector")
+    for i, p in enumerate(values):
+        if not math.isfinite(p) or p < 0.0 or p > 1.0 + 1e-4:
+            raise BadPrediction(
+                f"the model returned {p!r} for class {i}: not a probability; does the "
+                "signature end in softmax? set [serving] output to the probability output, "
+                'or [serving] scores = "logits" for raw scores'
+            )
+    return tuple(values)
+
 
 TENSOR_DTYPES = frozenset({"DT_FLOAT", "DT_DOUBLE", "DT_UINT8"})
 STRING_KINDS: tuple[InputKind, ...] = (

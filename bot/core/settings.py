@@ -12,27 +12,19 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot.core.names import normalise_name
-
-if TYPE_CHECKING:
-    from bot.core.pictures import Picture
+from bot.core.audience import ChatSettings
 
 DEFAULT_TEMPLATE = "@{sender}\u2005让我猜猜,你发的这张图片有 {probability} 的概率是: {label}"
 DEFAULT_UNSURE_TEMPLATE = "@{sender}\u2005这张图片我不太有把握,可能是: {topk}"
 DEFAULT_APOLOGY = "抱歉,识图服务暂时不可用,请稍后再试。"
-DEFAULT_LOGIN_URL = "https://login.weixin.qq.com"
 TEMPLATE_FIELDS = ("sender", "label", "probability", "topk")
 VALUE_RANGES = ("0_1", "-1_1", "0_255", "caffe")
 INPUT_MODES = ("auto", "jpeg", "tensor", "base64_text")
 SCORE_KINDS = ("auto", "probabilities", "logits")
 PROTOCOLS = ("auto", "tfserving", "stfs")
 IMAGE_FORMATS = ("jpeg", "png")
-STICKER_MODES = ("ignore", "classify")
-TRANSPORTS = ("wechat", "wecom")
-DEFAULT_WECOM_URL = "wss://openws.work.weixin.qq.com"
-DEFAULT_HINT = "@{sender} 发一张图片并 @我, 我来猜猜是什么。"
 MODEL_LABELS = "model"
 
 
@@ -193,19 +185,19 @@ class ReplyConfig:
 
 
 @dataclass(frozen=True)
-class WeChatConfig:
-    """[wechat]: the account, the groups answered, the worker pool and the pacing of sends."""
+class ChatConfig:
+    """[chat]: which transport delivers pictures, and what every transport shares: the worker
+    pool, the pacing of sends, and the time bounds."""
 
-    groups: tuple[str, ...] = setting((), 'group names to answer in; `["*"]` = every group')
-    group_models: Mapping[str, str] = setting(
-        MappingProxyType({}),
-        'a named model per group, e.g. `{ "狗狗群" = "dogs" }` (others: the default model)',
+    transport: str = setting(
+        "wechat",
+        "`wechat` (personal account, web login) or `wecom` (WeCom AI bot, long connection): "
+        "one of the transports registered in `bot.registry`",
     )
-    stickers: str = setting(
-        "ignore", 'also answer stickers with `"classify"`', choices=STICKER_MODES
+    workers: int = setting(2, "pictures worked on at once", low=1, high=32, unit="threads")
+    queue_size: int = setting(
+        100, "pictures waiting for a worker; more are shed", low=0, high=10_000, unit="pictures"
     )
-    private_chats: bool = setting(False, "also answer pictures in private chats")
-    filehelper_audit: bool = setting(True, "one line per picture to your file helper")
     min_send_interval_s: float = setting(
         1.0, "least time between two sends", low=0, high=600, unit="seconds"
     )
@@ -213,19 +205,12 @@ class WeChatConfig:
         0.5, "up to this much random time added to each gap", low=0, high=600, unit="seconds"
     )
     send_retries: int = setting(2, "retries of a failed send", low=0, high=10, unit="retries")
-    workers: int = setting(2, "pictures worked on at once", low=1, high=32, unit="threads")
-    queue_size: int = setting(
-        100, "pictures waiting for a worker; more are shed", low=0, high=10_000, unit="pictures"
-    )
     startup_grace_s: float = setting(
         60.0,
         "pictures older than start-up minus this are not answered",
         low=0,
         high=86400,
         unit="seconds",
-    )
-    login_timeout_s: float = setting(
-        600.0, "give up when nobody scans the QR code", low=5, high=86400, unit="seconds"
     )
     download_timeout_s: float = setting(
         30.0, "bound on one picture's download", low=1, high=600, unit="seconds"
@@ -239,11 +224,8 @@ class WeChatConfig:
     )
     state_dir: Path | None = setting(
         None,
-        "session and QR code (0700)",
+        "session, QR code and audit log (0700)",
         shown="`$XDG_STATE_HOME/wechat-vision-bot`",
-    )
-    login_url: str = setting(
-        DEFAULT_LOGIN_URL, "WeChat's login host; point it at a simulator for tests/staging"
     )
 
     @property
@@ -252,77 +234,20 @@ class WeChatConfig:
         assert self.state_dir is not None, "state_dir is set by bot.config"
         return self.state_dir
 
-    def refuse(self, pic: Picture) -> str | None:
-        """Why these settings leave the picture out, or None to answer it."""
-        if pic.is_sticker and self.stickers != "classify":
-            return 'sticker ([wechat] stickers = "ignore")'
-        if not pic.is_group and not self.private_chats:
-            return "private chat ([wechat] private_chats = false)"
-        if pic.is_group and not self._listed(pic.chat_name):
-            return "group not in [wechat] groups"
-        return None
 
-    def _listed(self, group: str) -> bool:
-        return "*" in self.groups or normalise_name(group) in map(normalise_name, self.groups)
-
-    def label(self, pic: Picture) -> str | None:
-        """The group's name for metrics when the bot answers there; None otherwise."""
-        if not pic.is_group:
-            return "private" if self.private_chats else None
-        return normalise_name(pic.chat_name) if self._listed(pic.chat_name) else None
-
-    def model_for(self, pic: Picture) -> str | None:
-        """The named model for this picture's group, or None for the default model."""
-        wanted = normalise_name(pic.chat_name)
-        for group, model in self.group_models.items():
-            if normalise_name(group) == wanted:
-                return model
-        return None
-
-
-@dataclass(frozen=True)
-class ChatConfig:
-    """[chat]: which transport delivers pictures."""
-
-    transport: str = setting(
-        "wechat",
-        "`wechat` (personal account, web login) or `wecom` (WeCom AI bot, long connection)",
-        choices=TRANSPORTS,
-    )
-
-
-@dataclass(frozen=True)
-class WeComConfig:
-    """[wecom]: the WeCom (企业微信) AI bot, with ``[chat] transport = "wecom"``."""
-
-    bot_id: str | None = setting(None, "the AI bot's Bot ID (required for `wecom`)")
-    secret_env: str = setting(
-        "WECHAT_VISION_BOT_WECOM_SECRET", "environment variable holding the bot's Secret"
-    )
-    ws_url: str = setting(DEFAULT_WECOM_URL, "WeCom's long-connection address")
-    chats: tuple[str, ...] = setting(
-        (), 'group chatids and single-chat userids to answer; `["*"]` = every chat'
-    )
-    chat_models: Mapping[str, str] = setting(
-        {}, "a named model per chatid or userid (others: the default model)"
-    )
-    owner: str | None = setting(
-        None, "userid whose single chat gives commands and gets one audit line per picture"
-    )
-    hint: str = setting(DEFAULT_HINT, "answer to an @ without a picture (once per interval)")
-    ca_file: Path | None = setting(None, "an extra CA certificate to trust (a TLS proxy)")
-    secret: str | None = secret("secret_env")
-
-    def refuse(self, pic: Picture) -> str | None:
-        if "*" in self.chats or pic.chat_id in self.chats:
-            return None
-        return f"chat {pic.chat_id} not in [wecom] chats"
-
-    def model_for(self, pic: Picture) -> str | None:
-        return self.chat_models.get(pic.chat_id)
-
-    def label(self, pic: Picture) -> str | None:
-        return pic.chat_id if self.refuse(pic) is None else None
+MOVED_TO_CHAT = (
+    "workers",
+    "queue_size",
+    "min_send_interval_s",
+    "send_jitter_s",
+    "send_retries",
+    "startup_grace_s",
+    "download_timeout_s",
+    "shutdown_timeout_s",
+    "state_dir",
+)
+"""Keys that were in [wechat] before [chat] held what every transport shares: still read
+there, with one warning naming the new place."""
 
 
 @dataclass(frozen=True)
@@ -385,12 +310,14 @@ class Config:
     labels: LabelsConfig
     images: ImagesConfig
     reply: ReplyConfig
-    wechat: WeChatConfig
     audit: AuditConfig
     status: StatusConfig
-    chat: ChatConfig = field(default_factory=ChatConfig)
-    wecom: WeComConfig = field(default_factory=WeComConfig)
+    chat: ChatConfig
+    transport: ChatSettings
+    """The configured transport's own section ([wechat], [wecom], ...), read by its adapter."""
     models: Mapping[str, ModelConfig] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """What was read but should be written otherwise (keys that moved), one line each."""
 
 
 SECTIONS: dict[str, type] = {
@@ -398,9 +325,8 @@ SECTIONS: dict[str, type] = {
     "labels": LabelsConfig,
     "images": ImagesConfig,
     "reply": ReplyConfig,
-    "wechat": WeChatConfig,
+    "chat": ChatConfig,
     "audit": AuditConfig,
     "status": StatusConfig,
-    "chat": ChatConfig,
-    "wecom": WeComConfig,
 }
+"""The core's sections; each transport's section comes from its adapter (``bot.registry``)."""

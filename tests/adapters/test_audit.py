@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from pathlib import Path
 
+import pytest
+
+from bot.adapters import audit
 from bot.adapters.audit import AuditLog
 from bot.core.pictures import Outcome
 
@@ -26,3 +30,85 @@ def test_a_message_id_is_claimed_once(tmp_path: Path) -> None:
     assert log.claim("m1", chat="g", sender="s") is True
     assert log.claim("m1", chat="g", sender="s") is False
     log.close()
+
+
+def rows(path: Path) -> dict[str, tuple[str, str | None, str | None]]:
+    conn = sqlite3.connect(path)
+    try:
+        found = conn.execute("SELECT msg_id, outcome, label, kind FROM pictures").fetchall()
+    finally:
+        conn.close()
+    return {msg_id: (outcome, label, kind) for msg_id, outcome, label, kind in found}
+
+
+def test_rows_wait_in_memory_while_the_log_is_locked_and_are_written_after(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.sqlite3"
+    log = AuditLog(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another writer holds the database: every write fails
+
+    assert log.claim("m1", chat="g", sender="s") is True
+    assert log.claim("m1", chat="g", sender="s") is False  # still answered once
+    log.finish("m1", Outcome("replied", label="猫", probability=0.9, kind="classify"))
+    trouble = log.trouble()
+    assert trouble is not None
+    assert "cannot be written (database is locked): 2 rows held in memory, 0 lost" in trouble
+    assert str(path) in trouble
+
+    other.execute("ROLLBACK")
+    assert log.claim("m2", chat="g", sender="s") is True
+
+    assert rows(path) == {"m1": ("replied", "猫", "classify"), "m2": ("pending", None, None)}
+    assert log.trouble() is None
+    assert log.claim("m1", chat="g", sender="s") is False  # from the file now
+    log.close()
+    other.close()
+
+
+def test_beyond_the_bound_a_row_is_lost_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "MAX_HELD", 2)
+    path = tmp_path / "audit.sqlite3"
+    log = AuditLog(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+
+    for n in range(3):
+        assert log.claim(f"m{n}", chat="g", sender="s") is True
+
+    assert "2 rows held in memory, 1 lost" in (log.trouble() or "")
+    other.execute("ROLLBACK")
+    log.close()
+    other.close()
+    assert sorted(rows(path)) == ["m0", "m1"]
+
+
+def test_a_log_written_by_an_older_version_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(OLD_SCHEMA)
+    conn.execute(
+        "INSERT INTO pictures (msg_id, seen_at, chat, sender, outcome) "
+        "VALUES ('old', '2026-01-01T00:00:00', 'g', 's', 'replied')"
+    )
+    conn.commit()
+    conn.close()
+
+    log = AuditLog(path)
+    assert log.claim("new", chat="g", sender="s")
+    log.finish("new", Outcome("replied", label="猫", kind="classify", detail="猫 90.0%"))
+    log.close()
+    assert rows(path) == {"old": ("replied", None, None), "new": ("replied", "猫", "classify")}
+
+
+OLD_SCHEMA = """
+CREATE TABLE pictures (
+    msg_id TEXT PRIMARY KEY, seen_at TEXT NOT NULL, sent_at TEXT, chat TEXT NOT NULL,
+    sender TEXT NOT NULL, sha256 TEXT, size_bytes INTEGER, label TEXT, probability REAL,
+    model TEXT, version TEXT, latency_ms REAL, outcome TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+"""

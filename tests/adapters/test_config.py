@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.wechat.transport import WeChatConfig
 from bot.config import load_config
 from bot.core.settings import DEFAULT_TEMPLATE
 from bot.errors import ConfigError
@@ -158,19 +159,21 @@ def test_offset_accepts_auto_and_whole_numbers(write_config: WriteConfig) -> Non
 
 def test_state_folder_defaults_to_the_users_state_directory(write_config: WriteConfig) -> None:
     config = load_config(write_config(), env={"XDG_STATE_HOME": "/var/lib/me"})
-    assert config.wechat.state_dir == Path("/var/lib/me/wechat-vision-bot")
+    assert config.chat.state_dir == Path("/var/lib/me/wechat-vision-bot")
     assert config.audit.path == Path("/var/lib/me/wechat-vision-bot/audit.sqlite3")
-    assert load_config(write_config(), env={"HOME": "/home/u"}).wechat.state_dir == Path(
+    assert load_config(write_config(), env={"HOME": "/home/u"}).chat.state_dir == Path(
         "/home/u/.local/state/wechat-vision-bot"
     )
 
 
 def test_shipped_example_whitelists_a_group_and_keeps_the_seed_filehelper_audit() -> None:
     config = load_config(REPO / "config.toml", env={})
-    assert config.wechat.groups == ("我们一家",)
-    assert config.wechat.filehelper_audit is True
-    assert config.wechat.min_send_interval_s == 1.0
-    assert config.wechat.login_url == "https://login.weixin.qq.com"
+    assert config.transport.targets == ("我们一家",)
+    assert isinstance(config.transport, WeChatConfig)
+    assert config.transport.filehelper_audit is True
+    assert config.transport.login_url == "https://login.weixin.qq.com"
+    assert config.chat.min_send_interval_s == 1.0
+    assert config.warnings == ()  # the example writes every key where it belongs
 
 
 @pytest.mark.parametrize(
@@ -195,12 +198,16 @@ def test_shipped_example_whitelists_a_group_and_keeps_the_seed_filehelper_audit(
             "[wechat] private_chats = 'no': must be true or false (no quotes)",
         ),
         (
-            "[wechat]\nmin_send_interval_s = -1\n",
-            "[wechat] min_send_interval_s = -1: must be a number of seconds from 0 to 600",
+            "[chat]\nmin_send_interval_s = -1\n",
+            "[chat] min_send_interval_s = -1: must be a number of seconds from 0 to 600",
         ),
         (
-            "[wechat]\nworkers = 0\n",
-            "[wechat] workers = 0: must be a whole number of threads from 1 to 32",
+            "[chat]\nworkers = 0\n",
+            "[chat] workers = 0: must be a whole number of threads from 1 to 32",
+        ),
+        (
+            '[chat]\ntransport = "telegram"\n',
+            '[chat] transport = \'telegram\': must be one of "wechat", "wecom"',
         ),
         (
             '[wechat]\nlogin_url = "weixin.qq.com"\n',
@@ -217,3 +224,38 @@ def test_wrong_wechat_and_audit_values_are_named(
         load_config(write_config(extra), env={})
     assert err.value.problems == [expected]
     assert expected in str(err.value)
+
+
+def test_shared_keys_still_read_from_wechat_with_one_warning_naming_chat(
+    write_config: WriteConfig,
+) -> None:
+    config = load_config(write_config("[wechat]\nworkers = 5\nqueue_size = 7\n"), env={})
+
+    assert (config.chat.workers, config.chat.queue_size) == (5, 7)
+    assert len(config.warnings) == 1
+    assert "[wechat] workers, queue_size" in config.warnings[0]
+    assert "now belong in [chat]" in config.warnings[0]
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            '[models.dogs]\nserving = "http://127.0.0.1:8502"\n',
+            "[models.dogs] serving = 'http://127.0.0.1:8502': must be a table",
+        ),
+        (
+            'serving = "oops"\n[models.dogs.serving]\nmodel = "dogs"\n',
+            "[serving] must be a table",
+        ),
+    ],
+)
+def test_a_value_where_a_table_belongs_is_a_config_error_naming_the_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert any(p.startswith(expected) for p in err.value.problems), err.value.problems

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bot.adapters.imaging import PhotoPreparer, load_upright_rgb
-from bot.core.pipeline import InputSpec, JpegPayload, TensorPayload
+from bot.core.serving import InputSpec, JpegPayload, TensorPayload
 from bot.core.settings import ImagesConfig
 from bot.errors import ImageError
 from tests import gallery

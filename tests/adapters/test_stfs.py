@@ -14,7 +14,7 @@ from bot.adapters.imaging import PhotoPreparer
 from bot.adapters.rest import Rest, detect_protocol
 from bot.adapters.stfs import STFSClient
 from bot.cli import main
-from bot.core.pipeline import ModelInput
+from bot.core.serving import ModelInput
 from bot.core.settings import ImagesConfig, ServingConfig
 from bot.errors import BadPrediction, ServingRejected
 from tests import gallery

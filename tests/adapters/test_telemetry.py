@@ -13,12 +13,15 @@ class Clock:
         return self.now
 
 
-def telemetry(clock: Clock, *, receiving: bool = True) -> Telemetry:
+def telemetry(
+    clock: Clock, *, receiving: bool = True, audit_trouble: str | None = None
+) -> Telemetry:
     return Telemetry(
         healthy_within_s=120.0,
         receiving=lambda: receiving,
         paused=lambda: False,
         send_queue=lambda: 3,
+        audit_trouble=lambda: audit_trouble,
         clock=clock,
     )
 
@@ -37,7 +40,12 @@ def test_tf_serving_is_healthy_only_within_healthy_within_s_of_its_last_answer()
     clock = Clock()
     t = telemetry(clock)
     t.logged_in("我", [])
-    assert t.snapshot().health == {"wechat_login": True, "receive_loop": True, "tf_serving": False}
+    assert t.snapshot().health == {
+        "wechat_login": True,
+        "receive_loop": True,
+        "tf_serving": False,
+        "audit_log": True,
+    }
     t.serving_answered()
     assert t.snapshot().health["tf_serving"] is True
     clock.now += 121.0
@@ -62,3 +70,12 @@ def test_metrics_name_at_most_max_group_labels_groups_and_never_unserved_ones() 
     other_replied = f'group="{OTHER_GROUPS}",model="",outcome="replied"}}'
     assert f"{other_replied} {300 - MAX_GROUP_LABELS}.0" in text
     assert 'group="群299"' not in text
+
+
+def test_an_audit_log_that_cannot_be_written_makes_healthz_say_so() -> None:
+    trouble = "the audit log /s/audit.sqlite3 cannot be written (disk I/O error): 3 rows held"
+    t = telemetry(Clock(), audit_trouble=trouble)
+
+    snap = t.snapshot()
+    assert snap.health["audit_log"] is False
+    assert snap.audit_detail == trouble

@@ -13,7 +13,7 @@ import requests
 
 from bot.adapters.imaging import PhotoPreparer
 from bot.adapters.tfserving import TFServingClient, redact_url
-from bot.core.pipeline import ModelInput
+from bot.core.serving import ModelInput
 from bot.core.settings import ImagesConfig, ServingConfig
 from bot.errors import BadPrediction, ServingRejected, ServingUnavailable
 from tests import gallery

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +41,8 @@ class Server(ThreadingHTTPServer):
         self.declare = True
         self.sent = 0
         self.paths: list[str] = []
+        self.requested = threading.Event()
+        """Set once a request has reached the handler."""
         self.closing = threading.Event()
 
     @property
@@ -57,6 +60,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         srv = self.server
         srv.paths.append(self.path)
+        srv.requested.set()
         if srv.mode == "404":
             self._head(404, len(b"<html>gone</html>"))
             self.wfile.write(b"<html>gone</html>")
@@ -148,8 +152,20 @@ def test_a_body_without_length_is_dropped_once_it_passes_max_bytes(server: Serve
     assert server.sent < 50_000_000  # what loopback buffers hold, not 400 MB
 
 
+def reading_the_body(thread: threading.Thread) -> bool:
+    """The thread is inside ``Downloader._read``, waiting in a socket read."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    where: list[tuple[str, str]] = []
+    while frame is not None:
+        where.append((Path(frame.f_code.co_filename).name, frame.f_code.co_name))
+        frame = frame.f_back
+    return (
+        bool(where) and where[0] == ("socket.py", "readinto") and ("download.py", "_read") in where
+    )
+
+
 def test_stop_interrupts_a_download_in_progress_at_once(server: Server) -> None:
-    server.mode, server.interval_s = "trickle", 30.0
+    server.mode, server.interval_s = "trickle", 30.0  # headers and 4 bytes, then nothing
     d = downloader(timeout_s=60.0)
     errors: queue.Queue[BaseException] = queue.Queue()
 
@@ -161,13 +177,20 @@ def test_stop_interrupts_a_download_in_progress_at_once(server: Server) -> None:
 
     worker = threading.Thread(target=work)
     worker.start()
-    deadline = time.monotonic() + 5
-    while server.sent == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)  # the worker is now blocked reading
+    # The download is in progress: the server has the request,
+    assert server.requested.wait(5), "the download never reached the server"
+    # and waits for the rest of the body: seen there twice in a row, 50 ms apart (the first
+    # 4 bytes are read at once, the next read blocks)
+    deadline, looks = time.monotonic() + 5, 0
+    while looks < 2:
+        assert time.monotonic() < deadline, "the worker never waited for the rest of the body"
+        looks = looks + 1 if reading_the_body(worker) else 0
+        time.sleep(0.05)
+    assert server.sent == len(JPEG_HEAD)  # the download is in progress, not over
     began = time.monotonic()
     d.stop()
     worker.join(5)
+    assert not worker.is_alive(), "stop() did not interrupt the download"
     assert time.monotonic() - began < 1.0
     assert "interrupted: the bot is stopping" in str(errors.get_nowait())
     with pytest.raises(DownloadFailed, match="stopping"):

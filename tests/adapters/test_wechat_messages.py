@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 from itchat.storage import templates
 
-from bot.adapters.wechat.messages import UNNAMED_SENDER, picture_from_itchat
+from bot.adapters.wechat.messages import (
+    UNNAMED_SENDER,
+    picture_from_itchat,
+    question_from_itchat,
+)
 from bot.errors import DownloadFailed
 
 ME = "@0f5c1a2b3c4d5e6f708192a3b4c5d6e7"
@@ -259,3 +263,51 @@ def test_download_failure_reaches_the_worker_as_download_failed() -> None:
     with pytest.raises(DownloadFailed) as raised:
         pic.fetch()
     assert raised.value is failed
+
+
+def group_text(text: str, *, is_at: bool) -> dict[str, Any]:
+    """A group text as itchat hands it: ``IsAt`` set when it @-mentions this account."""
+    return raw(
+        MsgType=1,
+        Type="Text",
+        Text=text,
+        Content=text,
+        FromUserName=ROOM,
+        ActualUserName=MEMBER,
+        ActualNickName="小明",
+        IsAt=is_at,
+        User=room(),
+    )
+
+
+def test_a_group_text_that_mentions_the_account_is_a_question() -> None:
+    question = question_from_itchat(
+        group_text("@识图机器人\u2005这是什么品种?", is_at=True), me=ME, name_of=no_name
+    )
+
+    assert question is not None
+    assert (question.chat_id, question.chat_name, question.sender, question.sender_id) == (
+        ROOM,
+        "家庭群",
+        "小明",
+        MEMBER,
+    )
+    assert (question.text, question.msg_id, question.created_at) == (
+        "@识图机器人\u2005这是什么品种?",
+        MSG_ID,
+        float(CREATED),
+    )
+
+
+def test_a_group_text_without_a_mention_is_no_question() -> None:
+    assert question_from_itchat(group_text("大家好", is_at=False), me=ME, name_of=no_name) is None
+
+
+def test_a_millisecond_create_time_is_read_as_milliseconds() -> None:
+    pic = picture_from_itchat(
+        raw(CreateTime=CREATED * 1000, FromUserName=ROOM, ActualUserName=MEMBER, User=room()),
+        me=ME,
+        source=FakePictureSource(),
+        name_of=no_name,
+    )
+    assert pic is not None and pic.created_at == float(CREATED)

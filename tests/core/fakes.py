@@ -12,14 +12,11 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from bot.core.pictures import Outcome, Picture
-from bot.core.pipeline import (
-    JpegPayload,
-    LabelTable,
-    ModelInput,
-    Prediction,
-    Recogniser,
-)
+from bot.core.chat import Message, Sent, Text
+from bot.core.events import Picture
+from bot.core.pictures import Outcome
+from bot.core.pipeline import LabelTable, Recogniser
+from bot.core.serving import JpegPayload, ModelInput, Prediction
 from bot.core.settings import ReplyConfig
 from bot.errors import BotError, ImageError, ServingError
 
@@ -73,6 +70,8 @@ class Post:
     chat_id: str
     text: str
     lane: str | None = field(default=None, compare=False)
+    picture: bytes | None = field(default=None, compare=False)
+    """The bytes of a posted ``Image`` (its ``text`` is then "<picture>")."""
     """The chat the message takes turns as (compared on its own, where a test is about it)."""
 
 
@@ -92,18 +91,21 @@ class FakeOutbox(_Watched):
     def post(
         self,
         chat_id: str,
-        text: str,
-        on_done: Callable[[bool], None] | None = None,
+        message: Message,
+        on_done: Callable[[Sent], None] | None = None,
         *,
         lane: str | None = None,
     ) -> bool:
         with self._changed:
             if not self.accepting:
                 return False
-            self.posts.append(Post(chat_id, text, lane))
+            if isinstance(message, Text):
+                self.posts.append(Post(chat_id, message.text, lane))
+            else:
+                self.posts.append(Post(chat_id, "<picture>", lane, message.data))
             self._changed.notify_all()
         if on_done is not None:  # outside the lock: on_done posts again (the owner's line)
-            on_done(self.delivered)
+            on_done(Sent(True) if self.delivered else Sent(False, "the fake chat refused it"))
         return True
 
     def texts_to(self, chat_id: str) -> list[str]:
@@ -136,9 +138,11 @@ class FakeAuditStore(_Watched):
     ``claim`` inserts or ignores (False when the id was seen), ``finish`` updates the row if
     there is one, and a row counts as sent once an outcome other than ``pending`` is written."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, failing: Exception | None = None) -> None:
         super().__init__()
         self.rows: dict[str, AuditRow] = {}
+        self.failing = failing
+        """Raised by every ``finish`` while set (a full disk, a locked database)."""
 
     def claim(
         self, msg_id: str, *, chat: str, sender: str, outcome: str = "pending", reason: str = ""
@@ -151,6 +155,8 @@ class FakeAuditStore(_Watched):
             return True
 
     def finish(self, msg_id: str, result: Outcome) -> None:
+        if self.failing is not None:
+            raise self.failing
         with self._changed:
             row = self.rows.get(msg_id)
             if row is None:  # UPDATE ... WHERE msg_id = ? touches nothing
@@ -264,8 +270,9 @@ def fake_recogniser(
 
 
 class FakeRecogniserSource:
-    """The ``RecogniserSource`` port: one recogniser per model name (None: the default);
-    raises ``unreachable`` (a ServingError) while it is set. Records every name asked for."""
+    """The ``AnswerSource`` port over real ``Recogniser``s, one per model name (None: the
+    default); raises ``unreachable`` (a ServingError) while it is set. Records every name
+    asked for."""
 
     def __init__(
         self,
@@ -366,20 +373,28 @@ def picture(
 # -- PacedSender's port -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Attempt:
-    """One call of ``send_text``, timed on the fake clock."""
+    """One call of ``send``, timed on the fake clock."""
 
     started: float
     ended: float
     chat_id: str
-    text: str
+    message: Message
     ok: bool
 
+    @property
+    def text(self) -> str:
+        """The text sent, or the name of the picture sent."""
+        return self.message.text if isinstance(self.message, Text) else self.message.name
 
-class FakeTextSender:
-    """The ``TextSender`` port: each send takes ``send_s`` on the fake clock and is recorded.
 
-    ``fail_next`` sends return False and ``raise_next`` sends raise OSError (raising first);
-    with ``gate`` set, each send waits for the gate to open (``entered`` says one is waiting).
+class FakeSender:
+    """The ``Sender`` port (``send(chat_id, message) -> Sent``): each send takes ``send_s`` on
+    the fake clock and is recorded.
+
+    ``fail_next`` sends answer ``Sent(False, ...)`` and ``raise_next`` sends raise OSError
+    (raising first). With ``gate`` set, every send blocks until the test opens the gate:
+    ``entered`` is set once a send is blocked there, so a test can hold the sender on its first
+    message while it queues more.
     """
 
     def __init__(
@@ -400,7 +415,7 @@ class FakeTextSender:
         self._lock = threading.Lock()
         self.attempts: list[Attempt] = []
 
-    def send_text(self, chat_id: str, text: str) -> bool:
+    def send(self, chat_id: str, message: Message) -> Sent:
         started = self._clock()
         self.entered.set()
         if self.gate is not None and not self.gate.wait(WAIT_S):
@@ -409,16 +424,21 @@ class FakeTextSender:
         with self._lock:
             if self.raise_next > 0:
                 self.raise_next -= 1
-                self.attempts.append(Attempt(started, self._clock(), chat_id, text, False))
+                self.attempts.append(Attempt(started, self._clock(), chat_id, message, False))
                 raise OSError("connection reset by peer")
             ok = self.fail_next <= 0
             self.fail_next -= 1
-            self.attempts.append(Attempt(started, self._clock(), chat_id, text, ok))
-            return ok
+            self.attempts.append(Attempt(started, self._clock(), chat_id, message, ok))
+            return Sent(True) if ok else Sent(False, "the fake transport failed it")
 
     def delivered(self) -> list[tuple[str, str]]:
         with self._lock:
             return [(a.chat_id, a.text) for a in self.attempts if a.ok]
+
+    def texts(self) -> list[str]:
+        """Every attempt's text, in the order the sender made them."""
+        with self._lock:
+            return [a.text for a in self.attempts]
 
 
 class DoneLog:
@@ -428,10 +448,10 @@ class DoneLog:
         self._lock = threading.Lock()
         self.results: list[tuple[str, bool]] = []
 
-    def for_(self, text: str) -> Callable[[bool], None]:
-        def done(ok: bool) -> None:
+    def for_(self, text: str) -> Callable[[Sent], None]:
+        def done(sent: Sent) -> None:
             with self._lock:
-                self.results.append((text, ok))
+                self.results.append((text, sent.ok))
 
         return done
 

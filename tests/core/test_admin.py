@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.admin import HELP, CommandDesk, status_text
+from bot.core.events import Command
 from bot.errors import ConfigError, LabelError
 from tests.core.fakes import FakeControls, FakeOutbox, Post
 
@@ -22,7 +23,7 @@ def desk_with(controls: FakeControls) -> tuple[CommandDesk, FakeOutbox]:
 def test_status_answers_the_status_text(text: str) -> None:
     controls = FakeControls(status="状态: 运行中, 已运行 1.0 小时")
     desk, outbox = desk_with(controls)
-    desk.handle(text)
+    desk.handle(Command(text))
 
     assert outbox.posts == [Post(OWNER, "状态: 运行中, 已运行 1.0 小时")]
 
@@ -31,7 +32,7 @@ def test_status_answers_the_status_text(text: str) -> None:
 def test_pause_pauses_and_says_how_to_resume(text: str) -> None:
     controls = FakeControls()
     desk, outbox = desk_with(controls)
-    desk.handle(text)
+    desk.handle(Command(text))
 
     assert controls.paused == [True]
     assert outbox.posts == [Post(OWNER, PAUSED)]
@@ -41,7 +42,7 @@ def test_pause_pauses_and_says_how_to_resume(text: str) -> None:
 def test_resume_resumes(text: str) -> None:
     controls = FakeControls()
     desk, outbox = desk_with(controls)
-    desk.handle(text)
+    desk.handle(Command(text))
 
     assert controls.paused == [False]
     assert outbox.posts == [Post(OWNER, RESUMED)]
@@ -51,7 +52,7 @@ def test_resume_resumes(text: str) -> None:
 def test_reload_applies_the_config_and_says_what_changed(text: str) -> None:
     controls = FakeControls(reload_answer="群 家庭群, 工作群; 阈值 0.3")
     desk, outbox = desk_with(controls)
-    desk.handle(text)
+    desk.handle(Command(text))
 
     assert controls.reloads == 1
     assert outbox.posts == [Post(OWNER, "配置已重新读取: 群 家庭群, 工作群; 阈值 0.3")]
@@ -60,7 +61,7 @@ def test_reload_applies_the_config_and_says_what_changed(text: str) -> None:
 @pytest.mark.parametrize("text", ["help", "帮助"])
 def test_help_lists_the_commands(text: str) -> None:
     desk, outbox = desk_with(FakeControls())
-    desk.handle(text)
+    desk.handle(Command(text))
 
     assert outbox.posts == [Post(OWNER, HELP)]
     assert (
@@ -72,7 +73,7 @@ def test_help_lists_the_commands(text: str) -> None:
 def test_unknown_text_is_answered_with_help(text: str) -> None:
     controls = FakeControls()
     desk, outbox = desk_with(controls)
-    desk.handle(text)
+    desk.handle(Command(text))
 
     assert outbox.posts == [Post(OWNER, f"不认识的命令。{HELP}")]
     assert (controls.paused, controls.reloads) == ([], 0)
@@ -87,7 +88,7 @@ def test_reload_refused_lists_every_problem_and_never_the_path() -> None:
         ],
     )
     desk, outbox = desk_with(FakeControls(reload_answer=refused))
-    desk.handle("reload")
+    desk.handle(Command("reload"))
 
     assert outbox.posts == [
         Post(
@@ -102,7 +103,7 @@ def test_reload_refused_lists_every_problem_and_never_the_path() -> None:
 def test_reload_refused_for_another_reason_says_the_first_line() -> None:
     refused = LabelError("the label table has 10 names but the model 1000 classes\nmore detail")
     desk, outbox = desk_with(FakeControls(reload_answer=refused))
-    desk.handle("重新加载")
+    desk.handle(Command("重新加载"))
 
     assert outbox.texts_to(OWNER) == [
         "配置有误, 仍使用原配置: the label table has 10 names but the model 1000 classes"
@@ -113,11 +114,11 @@ def test_the_bots_own_answers_coming_back_are_not_commands() -> None:
     controls = FakeControls(status="状态: 运行中\n图片: 已处理 3")
     desk, outbox = desk_with(controls)
     for command in ("pause", "status", "hello"):
-        desk.handle(command)
+        desk.handle(Command(command))
     answers = outbox.texts_to(OWNER)
 
     for answer in answers:  # WeChat shows the bot's messages in the file helper too
-        desk.handle(answer)
+        desk.handle(Command(answer))
 
     assert outbox.texts_to(OWNER) == answers
     assert controls.paused == [True]
@@ -125,9 +126,9 @@ def test_the_bots_own_answers_coming_back_are_not_commands() -> None:
 
 def test_audit_lines_in_the_file_helper_are_not_commands() -> None:
     desk, outbox = desk_with(FakeControls())
-    desk.handle("[2024-06-03 12:00:00] 家庭群 @小明: 一张图片 → 猫 90.0%")
-    desk.handle("  [2024-06-03 12:00:01] 私聊 @小红: 一张图片 → 未处理 (忙)")
-    desk.handle("   ")
+    desk.handle(Command("[2024-06-03 12:00:00] 家庭群 @小明: 一张图片 → 猫 90.0%"))
+    desk.handle(Command("  [2024-06-03 12:00:01] 私聊 @小红: 一张图片 → 未处理 (忙)"))
+    desk.handle(Command("   "))
 
     assert outbox.posts == []
 
@@ -135,8 +136,8 @@ def test_audit_lines_in_the_file_helper_are_not_commands() -> None:
 def test_the_same_command_twice_is_answered_twice() -> None:
     controls = FakeControls()
     desk, outbox = desk_with(controls)
-    desk.handle("pause")
-    desk.handle("pause")
+    desk.handle(Command("pause"))
+    desk.handle(Command("pause"))
 
     assert controls.paused == [True, True]
     assert outbox.texts_to(OWNER) == [PAUSED, PAUSED]

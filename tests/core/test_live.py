@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 import pytest
 
 from bot.core.live import LiveRecogniser, ModelSet
@@ -34,7 +36,7 @@ def test_failure_is_remembered_for_retry_s_then_tried_again() -> None:
     clock.advance(RETRY_S - 0.001)
     with pytest.raises(ServingUnavailable) as remembered:
         live.get()
-    assert remembered.value is first.value
+    assert str(remembered.value) == str(first.value)
     assert connect.calls == 1  # not asked again within retry_s
 
     clock.advance(0.001)
@@ -42,19 +44,42 @@ def test_failure_is_remembered_for_retry_s_then_tried_again() -> None:
     assert connect.calls == 2
 
 
+def test_a_remembered_failure_is_a_new_exception_each_time() -> None:
+    """A cached exception raised again grows its traceback and keeps the frames (and a
+    picture's bytes) of every caller alive."""
+    live = LiveRecogniser(FakeConnect(FakeModel(fake_recogniser()), failures=[REFUSED]),
+                          retry_s=RETRY_S, clock=FakeClock())  # fmt: skip
+    raised = []
+    for _ in range(3):
+        with pytest.raises(ServingUnavailable) as caught:
+            live.get()
+        raised.append(caught.value)
+
+    assert len({id(exc) for exc in raised}) == 3
+    assert all(exc is not REFUSED for exc in raised[1:])
+    frames = [len(traceback.extract_tb(exc.__traceback__)) for exc in raised[1:]]
+    assert frames[0] == frames[1]  # no growth from one raise to the next
+
+
 def test_each_failed_retry_starts_a_new_wait() -> None:
     clock = FakeClock()
     connect = FakeConnect(FakeModel(fake_recogniser()), failures=[REFUSED, REFUSED])
     live = LiveRecogniser(connect, retry_s=RETRY_S, clock=clock)
 
-    for _ in range(2):
-        with pytest.raises(ServingUnavailable):
-            live.get()
-        clock.advance(RETRY_S)
-    live.get()
-    clock.advance(RETRY_S * 10)
-    live.get()
+    with pytest.raises(ServingUnavailable):
+        live.get()  # first try at t=0: fails
+    clock.advance(RETRY_S)
+    with pytest.raises(ServingUnavailable):
+        live.get()  # second try at t=RETRY_S: fails again, a new wait starts now
+    assert connect.calls == 2
 
+    clock.advance(RETRY_S - 0.001)
+    with pytest.raises(ServingUnavailable):
+        live.get()  # within the new wait: not asked
+    assert connect.calls == 2
+
+    clock.advance(0.001)
+    live.get()  # the new wait is over: asked, and it answers
     assert connect.calls == 3
 
 

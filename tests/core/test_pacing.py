@@ -13,8 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.core.chat import Sent, Text
 from bot.core.pacing import PacedSender
-from tests.core.fakes import WAIT_S, DoneLog, FakeClock, FakeTextSender
+from tests.core.fakes import WAIT_S, DoneLog, FakeClock, FakeSender
 
 MIN_INTERVAL_S = 1.0
 JITTER_S = 0.5
@@ -36,7 +37,7 @@ def senders() -> Iterator[list[PacedSender]]:
 
 
 def paced(
-    transport: FakeTextSender,
+    transport: FakeSender,
     clock: FakeClock,
     senders: list[PacedSender],
     *,
@@ -58,7 +59,7 @@ def paced(
     return sender
 
 
-def gaps(transport: FakeTextSender) -> list[float]:
+def gaps(transport: FakeSender) -> list[float]:
     """From the end of each send to the start of the next, on the fake clock."""
     a = transport.attempts
     return [nxt.started - prev.ended for prev, nxt in itertools.pairwise(a)]
@@ -68,10 +69,10 @@ def gaps(transport: FakeTextSender) -> list[float]:
 def test_sends_are_min_interval_plus_seeded_jitter_apart_from_end_to_start(
     clock: FakeClock, senders: list[PacedSender]
 ) -> None:
-    transport = FakeTextSender(clock, send_s=0.25)  # a send takes time: gaps count from its end
+    transport = FakeSender(clock, send_s=0.25)  # a send takes time: gaps count from its end
     sender = paced(transport, clock, senders)
     for i in range(12):
-        assert sender.post("@@g", f"m{i}") is True
+        assert sender.post("@@g", Text(f"m{i}")) is True
     assert sender.close(WAIT_S) is True
 
     expected_rng = random.Random(SEED)
@@ -86,10 +87,10 @@ def test_sends_are_min_interval_plus_seeded_jitter_apart_from_end_to_start(
 def test_no_jitter_means_exactly_the_min_interval(
     clock: FakeClock, senders: list[PacedSender]
 ) -> None:
-    transport = FakeTextSender(clock, send_s=0.25)
+    transport = FakeSender(clock, send_s=0.25)
     sender = paced(transport, clock, senders, jitter_s=0.0)
     for i in range(4):
-        sender.post("@@g", f"m{i}")
+        sender.post("@@g", Text(f"m{i}"))
     assert sender.close(WAIT_S) is True
 
     assert gaps(transport) == pytest.approx([MIN_INTERVAL_S] * 3)
@@ -98,13 +99,13 @@ def test_no_jitter_means_exactly_the_min_interval(
 def test_time_already_passed_counts_towards_the_interval(
     clock: FakeClock, senders: list[PacedSender]
 ) -> None:
-    transport = FakeTextSender(clock)
+    transport = FakeSender(clock)
     sender = paced(transport, clock, senders, jitter_s=0.0)
     done = threading.Event()
-    sender.post("@@g", "first", on_done=lambda ok: done.set())
+    sender.post("@@g", Text("first"), on_done=lambda sent: done.set())
     assert done.wait(WAIT_S)
     clock.advance(30.0)  # a quiet half minute
-    sender.post("@@g", "second")
+    sender.post("@@g", Text("second"))
     assert sender.close(WAIT_S) is True
 
     assert clock.sleeps == []  # nothing to wait for
@@ -115,10 +116,10 @@ def test_time_already_passed_counts_towards_the_interval(
 def test_send_failing_twice_is_delivered_on_the_third_try_with_two_retries(
     clock: FakeClock, senders: list[PacedSender]
 ) -> None:
-    transport = FakeTextSender(clock, fail_next=2)
+    transport = FakeSender(clock, fail_next=2)
     done = DoneLog()
     sender = paced(transport, clock, senders, retries=2)
-    sender.post("@@g", "hello", on_done=done.for_("hello"))
+    sender.post("@@g", Text("hello"), on_done=done.for_("hello"))
     assert sender.close(WAIT_S) is True
 
     assert [a.ok for a in transport.attempts] == [False, False, True]
@@ -129,11 +130,11 @@ def test_send_failing_twice_is_delivered_on_the_third_try_with_two_retries(
 def test_send_failing_more_times_than_retries_is_reported_failed(
     clock: FakeClock, senders: list[PacedSender]
 ) -> None:
-    transport = FakeTextSender(clock, fail_next=3)
+    transport = FakeSender(clock, fail_next=3)
     done = DoneLog()
     sender = paced(transport, clock, senders, retries=2)
-    sender.post("@@g", "lost", on_done=done.for_("lost"))
-    sender.post("@@g", "next", on_done=done.for_("next"))
+    sender.post("@@g", Text("lost"), on_done=done.for_("lost"))
+    sender.post("@@g", Text("next"), on_done=done.for_("next"))
     assert sender.close(WAIT_S) is True
 
     assert [(a.text, a.ok) for a in transport.attempts] == [
@@ -148,11 +149,11 @@ def test_send_failing_more_times_than_retries_is_reported_failed(
 def test_transport_that_raises_does_not_stop_the_sender(
     clock: FakeClock, senders: list[PacedSender]
 ) -> None:
-    transport = FakeTextSender(clock, raise_next=1)
+    transport = FakeSender(clock, raise_next=1)
     done = DoneLog()
     sender = paced(transport, clock, senders, retries=0)
-    sender.post("@@g", "raised", on_done=done.for_("raised"))
-    sender.post("@@g", "after", on_done=done.for_("after"))
+    sender.post("@@g", Text("raised"), on_done=done.for_("raised"))
+    sender.post("@@g", Text("after"), on_done=done.for_("after"))
     assert sender.close(WAIT_S) is True
 
     assert done.results == [("raised", False), ("after", True)]
@@ -160,10 +161,10 @@ def test_transport_that_raises_does_not_stop_the_sender(
 
 
 def test_send_that_raised_is_retried(clock: FakeClock, senders: list[PacedSender]) -> None:
-    transport = FakeTextSender(clock, raise_next=1)
+    transport = FakeSender(clock, raise_next=1)
     done = DoneLog()
     sender = paced(transport, clock, senders, retries=1)
-    sender.post("@@g", "hello", on_done=done.for_("hello"))
+    sender.post("@@g", Text("hello"), on_done=done.for_("hello"))
     assert sender.close(WAIT_S) is True
 
     assert done.results == [("hello", True)]
@@ -172,13 +173,13 @@ def test_send_that_raised_is_retried(clock: FakeClock, senders: list[PacedSender
 def test_callback_that_raises_does_not_stop_the_sender(
     clock: FakeClock, senders: list[PacedSender]
 ) -> None:
-    def broken(ok: bool) -> None:
+    def broken(sent: Sent) -> None:
         raise RuntimeError("a bug in the callback")
 
-    transport = FakeTextSender(clock)
+    transport = FakeSender(clock)
     sender = paced(transport, clock, senders)
-    sender.post("@@g", "first", on_done=broken)
-    sender.post("@@g", "second")
+    sender.post("@@g", Text("first"), on_done=broken)
+    sender.post("@@g", Text("second"))
     assert sender.close(WAIT_S) is True
 
     assert transport.delivered() == [("@@g", "first"), ("@@g", "second")]
@@ -187,14 +188,14 @@ def test_callback_that_raises_does_not_stop_the_sender(
 # -- the queue --------------------------------------------------------------------------------
 def test_post_to_a_full_queue_returns_false(clock: FakeClock, senders: list[PacedSender]) -> None:
     gate = threading.Event()
-    transport = FakeTextSender(clock, gate=gate)
+    transport = FakeSender(clock, gate=gate)
     sender = paced(transport, clock, senders, max_queued=1)
-    assert sender.post("@@g", "sending") is True
+    assert sender.post("@@g", Text("sending")) is True
     assert transport.entered.wait(WAIT_S)  # taken off the queue, held in the send
-    assert sender.post("@@g", "waiting") is True
+    assert sender.post("@@g", Text("waiting")) is True
     assert sender.queued() == 1
 
-    assert sender.post("@@other", "one too many") is False
+    assert sender.post("@@other", Text("one too many")) is False
 
     gate.set()
     assert sender.close(WAIT_S) is True
@@ -204,22 +205,22 @@ def test_post_to_a_full_queue_returns_false(clock: FakeClock, senders: list[Pace
 def test_close_sends_everything_queued_then_refuses_more(
     clock: FakeClock, senders: list[PacedSender]
 ) -> None:
-    transport = FakeTextSender(clock, send_s=0.1)
+    transport = FakeSender(clock, send_s=0.1)
     sender = paced(transport, clock, senders)
     for i in range(5):
-        sender.post("@@g", f"m{i}")
+        sender.post("@@g", Text(f"m{i}"))
     assert sender.close(WAIT_S) is True
 
     assert transport.delivered() == [("@@g", f"m{i}") for i in range(5)]
     assert sender.queued() == 0
-    assert sender.post("@@g", "too late") is False
+    assert sender.post("@@g", Text("too late")) is False
 
 
 def test_close_gives_up_when_a_send_hangs(clock: FakeClock, senders: list[PacedSender]) -> None:
     gate = threading.Event()
-    transport = FakeTextSender(clock, gate=gate)
+    transport = FakeSender(clock, gate=gate)
     sender = paced(transport, clock, senders)
-    sender.post("@@g", "hangs")
+    sender.post("@@g", Text("hangs"))
     assert transport.entered.wait(WAIT_S)
 
     assert sender.close(0.05) is False
@@ -231,14 +232,14 @@ def test_chats_take_turns_so_one_busy_group_does_not_hold_back_another(
     clock: FakeClock, senders: list[PacedSender]
 ) -> None:
     gate = threading.Event()
-    transport = FakeTextSender(clock, gate=gate)
+    transport = FakeSender(clock, gate=gate)
     sender = paced(transport, clock, senders)
-    sender.post("filehelper", "x0")
+    sender.post("filehelper", Text("x0"))
     assert transport.entered.wait(WAIT_S)  # the sender is busy while the others queue up
     for i in range(1, 4):
-        sender.post("@@busy", f"a{i}")
-    sender.post("@@quiet", "b1")
-    sender.post("callback-1", "a4", lane="@@busy")  # answered elsewhere, queued as @@busy
+        sender.post("@@busy", Text(f"a{i}"))
+    sender.post("@@quiet", Text("b1"))
+    sender.post("callback-1", Text("a4"), lane="@@busy")  # answered elsewhere, queued as @@busy
     gate.set()
     assert sender.close(WAIT_S) is True
 

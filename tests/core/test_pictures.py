@@ -7,6 +7,7 @@ condition (``service.close`` returning True, an Event, or ``Bench.settle``), nev
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,10 +15,15 @@ from datetime import datetime
 
 import pytest
 
+from bot.adapters.wechat.transport import WeChatConfig
+from bot.adapters.wecom.transport import WeComConfig
+from bot.core.answers import AnswerSource
+from bot.core.audience import Audience
+from bot.core.events import Picture
 from bot.core.live import LiveRecogniser, ModelSet
-from bot.core.pictures import Audience, Picture, PictureService, RecogniserSource
+from bot.core.pictures import PictureService
 from bot.core.pipeline import LabelTable
-from bot.core.settings import DEFAULT_APOLOGY, ReplyConfig, WeChatConfig, WeComConfig
+from bot.core.settings import DEFAULT_APOLOGY, ReplyConfig
 from bot.errors import DownloadFailed, ServingUnavailable
 from tests.core.fakes import (
     WAIT_S,
@@ -84,16 +90,18 @@ def make_bench() -> Iterator[MakeBench]:
         *,
         audience: Audience | None = None,
         reply: ReplyConfig | None = None,
-        source: RecogniserSource | None = None,
+        source: AnswerSource | None = None,
         outbox: FakeOutbox | None = None,
         owner_chat: str | None = OWNER,
         workers: int = 1,
         queue_size: int = 10,
         startup_grace_s: float = 60.0,
         clock: FakeClock | None = None,
+        audit: FakeAuditStore | None = None,
     ) -> Bench:
         outbox = outbox or FakeOutbox()
-        audit, events, pause = FakeAuditStore(), FakeEvents(), threading.Event()
+        audit = audit or FakeAuditStore()
+        events, pause = FakeEvents(), threading.Event()
         clock = clock or FakeClock(start=5_000.0)
         service = PictureService(
             reply=reply or ReplyConfig(),
@@ -154,8 +162,10 @@ def test_picture_in_whitelisted_group_is_answered_and_audited_as_replied(
 def test_unsure_picture_gets_the_unsure_reply_and_a_low_confidence_row(
     make_bench: MakeBench,
 ) -> None:
-    unsure = fake_recogniser(default=(0.15, 0.45, 0.4), min_confidence=0.5)
-    bench = make_bench(source=FakeRecogniserSource({None: unsure}))
+    unsure = fake_recogniser(default=(0.15, 0.45, 0.4))
+    bench = make_bench(
+        source=FakeRecogniserSource({None: unsure}), reply=ReplyConfig(min_confidence=0.5)
+    )
     offer_one(bench, picture("m1"))
 
     assert bench.outbox.texts_to(FAMILY) == [
@@ -481,12 +491,33 @@ def test_control_characters_in_names_are_neutralised_in_the_owner_line(
 
 
 # -- failures ---------------------------------------------------------------------------------
+def test_an_audit_log_that_fails_every_write_does_not_end_the_worker(
+    make_bench: MakeBench,
+) -> None:
+    """One worker: before the worker edge, the first failing write ended it and every later
+    picture stayed unanswered."""
+    audit = FakeAuditStore(failing=sqlite3.OperationalError("database or disk is full"))
+    bench = make_bench(audit=audit, workers=1)
+
+    for n in range(3):
+        bench.service.offer(picture(f"m{n}", data=b"a cat"))
+    assert bench.outbox.wait_until(lambda: len(bench.outbox.texts_to(OWNER)) == 3)
+
+    assert bench.outbox.texts_to(FAMILY) == [CAT_REPLY] * 3
+    assert len(bench.outbox.texts_to(OWNER)) == 3  # the owner's lines still go out
+    assert bench.events.pictures == [("家庭群", "replied")] * 3
+
+
 def test_reply_that_could_not_be_sent_is_audited_failed(make_bench: MakeBench) -> None:
     bench = make_bench(outbox=FakeOutbox(delivered=False))
     offer_one(bench, picture("m1"))
 
     row = bench.audit.rows["m1"]
-    assert (row.outcome, row.reason, row.label) == ("failed", "the reply could not be sent", "猫")
+    assert (row.outcome, row.reason, row.label) == (
+        "failed",
+        "the reply could not be sent: the fake chat refused it",
+        "猫",
+    )
     assert bench.outbox.texts_to(OWNER) == [
         f"[{WHEN}] 家庭群 @小明: 一张图片 → 猫 90.0% (回复发送失败)"
     ]
@@ -497,7 +528,10 @@ def test_reply_refused_by_a_full_send_queue_is_audited_failed(make_bench: MakeBe
     offer_one(bench, picture("m1"))
 
     row = bench.audit.rows["m1"]
-    assert (row.outcome, row.reason) == ("failed", "the reply could not be sent")
+    assert (row.outcome, row.reason) == (
+        "failed",
+        "the reply could not be sent: the send queue is full or closing",
+    )
     assert bench.events.pictures == [("家庭群", "failed")]
 
 

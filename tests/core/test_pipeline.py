@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.pipeline import (
-    JpegPayload,
-    LabelTable,
-    ModelInput,
-    Prediction,
-    Recogniser,
-    check_probabilities,
-    decide,
-    render_reply,
-    resolve_offset,
-)
+from bot.core.pipeline import LabelTable, Recogniser, decide, render_reply, resolve_offset
+from bot.core.serving import JpegPayload, ModelInput, Prediction, check_probabilities
 from bot.core.settings import DEFAULT_TEMPLATE, DEFAULT_UNSURE_TEMPLATE, ReplyConfig
 from bot.errors import BadPrediction, LabelError
 

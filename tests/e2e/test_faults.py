@@ -259,7 +259,10 @@ def test_dropped_sync_connections_and_refused_sends_lose_nothing(
     sim.send_ret, sim.send_fail_count = 1205, 100
     sim.post_picture(LAB, "m01", class_photo(6))
     row = final_row(db, "m01")
-    assert (row["outcome"], row["reason"]) == ("failed", "the reply could not be sent")
+    assert (row["outcome"], row["reason"]) == (
+        "failed",
+        f"the reply could not be sent: WeChat refused the message (Ret {sim.send_ret})",
+    )
     assert len([m for m in sim.sent if m.to_nickname == LAB and not m.ok]) == 3  # 1 + 2 retries
 
 

@@ -164,6 +164,7 @@ def test_healthz_is_200_only_when_logged_in_receiving_and_serving_answers(
         "wechat_login": True,
         "receive_loop": True,
         "tf_serving": True,
+        "audit_log": True,
         "down": [],
     }
     tfs.stop()

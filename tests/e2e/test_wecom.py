@@ -312,7 +312,8 @@ def test_a_reply_wecom_no_longer_accepts_is_audited_as_failed(
     wecom.stream_window_s = 0.0  # every answer comes after the window: 846608
     wecom.post_image(XIAOMING, class_photo(286))
     [row] = wait_for_rows(db(tmp_path), lambda r: len(r) == 1 and r[0]["outcome"] == "failed")
-    assert row["label"] == CAT and row["reason"] == "the reply could not be sent"
+    assert row["label"] == CAT
+    assert str(row["reason"]).startswith("the reply could not be sent: ")
 
 
 def test_sigterm_finishes_the_picture_in_hand_and_exits_0(

@@ -1,8 +1,9 @@
 """``WeChatChat``: one logged-in WeChat account over itchat — the ``Chat`` port for WeChat.
 
 Logs in (QR code in the terminal, as a PNG and on the status page; hot reload kept in the
-private state folder), hands pictures to the core as neutral ``Picture`` events, passes the
-owner's file-helper commands on, sends text, and reports how a session ended.
+private state folder), hands the core neutral events (``Picture``; ``Question`` for a group text
+that @-mentions the account; ``Command`` for the owner's file-helper messages), sends text and
+pictures, and reports how a session ended.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.adapters.wechat import login
 from bot.adapters.wechat.batches import guard_batches
 from bot.adapters.wechat.download import Downloader
-from bot.adapters.wechat.messages import picture_from_itchat
+from bot.adapters.wechat.messages import picture_from_itchat, question_from_itchat
 from bot.adapters.wechat.state import QR_FILE, SESSION_FILE, prepare_state_dir
-from bot.core.chat import CommandHandler, PictureHandler, QrHandler
+from bot.adapters.wechat.transport import WeChatConfig
+from bot.core.chat import EventHandler, Image, Message, QrHandler, Sent
+from bot.core.events import Command
 from bot.core.names import display_name, normalise_name
-from bot.core.settings import WeChatConfig
 from bot.errors import ReceiveFailed, SessionEnded
 
 log = logging.getLogger(__name__)
@@ -36,8 +39,18 @@ class WeChatChat:
 
     name = "WeChat"
 
-    def __init__(self, cfg: WeChatConfig, *, max_bytes: int, out: TextIO) -> None:
+    def __init__(
+        self,
+        cfg: WeChatConfig,
+        *,
+        state_dir: Path,
+        download_timeout_s: float,
+        max_bytes: int,
+        out: TextIO,
+    ) -> None:
         self.cfg = cfg
+        self._state_dir = state_dir
+        self._download_timeout_s = download_timeout_s
         self._out = out
         self._max_bytes = max_bytes
         self._itchat: Any = None
@@ -59,34 +72,32 @@ class WeChatChat:
 
     def preflight(self) -> None:
         """Fail fast, before anything else starts: a safe state folder and a reachable WeChat."""
-        prepare_state_dir(self.cfg.session_dir)
+        prepare_state_dir(self._state_dir)
         login.probe(self.cfg.login_url)
 
     def is_receiving(self) -> bool:
         """True while itchat's receive loop runs."""
         return bool(self._itchat is not None and self._itchat.alive)
 
-    def connect(
-        self, *, on_picture: PictureHandler, on_command: CommandHandler, on_qr: QrHandler
-    ) -> None:
+    def connect(self, *, on_event: EventHandler, on_qr: QrHandler) -> None:
         """Log in (QR code or hot reload) and register the handlers; raises LoginRefused."""
         with contextlib.redirect_stdout(io.StringIO()):  # itchat writes "█\r" at import
             import itchat
 
-        state_dir = self.cfg.session_dir
+        state_dir = self._state_dir
         session = state_dir / SESSION_FILE
         itchat.config.BASE_URL = self.cfg.login_url
         itchat.set_logging(showOnCmd=False, loggingLevel=logging.DEBUG)
         logging.getLogger("itchat").addHandler(self._retcodes)
         core = itchat.new_instance()
-        adapter = login.TimeoutAdapter(self.cfg.download_timeout_s)
+        adapter = login.TimeoutAdapter(self._download_timeout_s)
         core.s.mount("http://", adapter)
         core.s.mount("https://", adapter)
         self._downloader = Downloader(
-            core.s, timeout_s=self.cfg.download_timeout_s, max_bytes=self._max_bytes
+            core.s, timeout_s=self._download_timeout_s, max_bytes=self._max_bytes
         )
         guard_batches(core)
-        self._register(core, on_picture, on_command)
+        self._register(core, on_event)
         narrator = login.LoginNarrator(
             session=session,
             qr_path=state_dir / QR_FILE,
@@ -113,7 +124,7 @@ class WeChatChat:
         self.account = display_name(html.unescape(str(core.storageClass.nickName or "")))
         (state_dir / QR_FILE).unlink(missing_ok=True)
 
-    def _register(self, core: Any, on_picture: PictureHandler, on_command: CommandHandler) -> None:
+    def _register(self, core: Any, on_event: EventHandler) -> None:
         from itchat.content import PICTURE, TEXT
 
         pictures = _Pictures(core, self._downloader)
@@ -124,7 +135,7 @@ class WeChatChat:
                     msg, me=str(core.storageClass.userName), source=pictures, name_of=pictures.name
                 )
                 if pic is not None:
-                    on_picture(pic)
+                    on_event(pic)
             except Exception:  # itchat would swallow it silently; log it instead
                 log.exception("could not take picture message %s", msg.get("MsgId"))
 
@@ -134,12 +145,23 @@ class WeChatChat:
             if msg.get("FromUserName") != me or msg.get("ToUserName") != FILEHELPER:
                 return
             try:
-                on_command(html.unescape(str(msg.get("Text") or "")))
+                on_event(Command(html.unescape(str(msg.get("Text") or ""))))
             except Exception:
                 log.exception("file-helper command failed")
 
+        def group_text(msg: Mapping[str, Any]) -> None:
+            try:
+                question = question_from_itchat(
+                    msg, me=str(core.storageClass.userName), name_of=pictures.name
+                )
+                if question is not None:
+                    on_event(question)
+            except Exception:
+                log.exception("could not take text message %s", msg.get("MsgId"))
+
         core.msg_register(PICTURE, isFriendChat=True, isGroupChat=True)(picture)
         core.msg_register(TEXT, isFriendChat=True)(text)
+        core.msg_register(TEXT, isGroupChat=True)(group_text)
 
     def resolve_targets(self, wanted: tuple[str, ...]) -> list[str]:
         """Report how the configured group names match this account's groups."""
@@ -165,11 +187,20 @@ class WeChatChat:
                 lines.append(f"group {shown!r}: found")
         return lines
 
-    def send_text(self, chat_id: str, text: str) -> bool:
-        if chat_id.startswith("@") and not chat_id.startswith("@@"):
-            text = _without_mention(text)
-        answer = self._itchat.send(text, toUserName=chat_id)
-        return bool(answer)
+    def send(self, chat_id: str, message: Message) -> Sent:
+        if isinstance(message, Image):
+            # In memory: itchat uploads from a file object; the name only sets the MIME type.
+            answer = self._itchat.send_image(
+                message.name, toUserName=chat_id, file_=io.BytesIO(message.data)
+            )
+        else:
+            text = message.text
+            if chat_id.startswith("@") and not chat_id.startswith("@@"):
+                text = _without_mention(text)
+            answer = self._itchat.send(text, toUserName=chat_id)
+        if answer:
+            return Sent(True)
+        return _refusal(answer)
 
     def run(self) -> None:
         """Receive until stopped or logged out; raise SessionEnded if WeChat ended it."""
@@ -201,7 +232,7 @@ class WeChatChat:
             self._downloader.stop()  # a picture in hand must not hold the shutdown
         try:
             self._itchat.dump_login_status()
-            session = self.cfg.session_dir / SESSION_FILE
+            session = self._state_dir / SESSION_FILE
             if session.exists():
                 session.chmod(0o600)
         except Exception:
@@ -235,6 +266,14 @@ class _Pictures:
         if not friend:
             return ""
         return html.unescape(str(friend.get("RemarkName") or friend.get("NickName") or ""))
+
+
+def _refusal(answer: Mapping[str, Any]) -> Sent:
+    """A failed send in plain words, with WeChat's ``Ret`` (no code is documented to mean
+    "wait": the paced sender's retries and gaps are the answer to "too often")."""
+    base = answer.get("BaseResponse") if isinstance(answer, Mapping) else None
+    ret = base.get("Ret") if isinstance(base, Mapping) else None
+    return Sent(False, f"WeChat refused the message (Ret {ret})")
 
 
 def _without_mention(text: str) -> str:

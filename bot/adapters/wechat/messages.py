@@ -1,4 +1,5 @@
-"""itchat message dicts -> neutral ``Picture`` events, translated once, at the border.
+"""itchat message dicts -> neutral ``Picture`` and ``Question`` events, translated once, at the
+border.
 
 No other module knows itchat's keys (``ActualNickName``, ``MsgType``, ...).
 """
@@ -6,11 +7,10 @@ No other module knows itchat's keys (``ActualNickName``, ``MsgType``, ...).
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from bot.core.pictures import Picture
+from bot.core.events import Picture, Question, peer_time
 
 PICTURE_TYPES = (3, 47, 49)
 STICKER_TYPES = (47, 49)  # 47: an emoticon; 49 with AppMsgType 8: an app sticker ("动画表情")
@@ -42,13 +42,11 @@ def picture_from_itchat(
     is_group = from_user.startswith("@@") or to_user.startswith("@@")
     if is_group:
         chat_id = from_user if from_user.startswith("@@") else to_user
-        actual = str(msg.get("ActualUserName") or "")
-        sender = str(msg.get("ActualNickName") or "") or _member_name(user, actual)
-        sender = sender or (name_of(actual) if actual else "")
+        actual, sender = _group_sender(msg, name_of)
         from_self = actual == me or from_user == me
     else:
         chat_id = to_user if from_user == me else from_user
-        sender = str(user.get("RemarkName") or user.get("NickName") or "")
+        actual, sender = from_user, str(user.get("RemarkName") or user.get("NickName") or "")
         from_self = from_user == me
     msg_id = str(msg.get("MsgId", ""))
     new_msg_id = str(msg.get("NewMsgId") or msg_id)
@@ -57,13 +55,50 @@ def picture_from_itchat(
         msg_id=msg_id,
         chat_id=chat_id,
         chat_name=html.unescape(str(user.get("NickName") or "")),
-        sender=name if (name := html.unescape(sender)).strip() else UNNAMED_SENDER,
+        sender=_named(sender),
         is_group=is_group,
         is_sticker=msg.get("MsgType") in STICKER_TYPES,
         from_self=from_self,
-        created_at=float(msg.get("CreateTime") or time.time()),
+        created_at=peer_time(msg.get("CreateTime")),
         fetch=lambda: source.picture(new_msg_id, what=what),
+        sender_id=actual,
     )
+
+
+MAX_QUESTION_CHARS = 2000
+
+
+def question_from_itchat(
+    msg: Mapping[str, Any], *, me: str, name_of: Callable[[str], str]
+) -> Question | None:
+    """A group text that @-mentions this account (itchat's ``IsAt``); None for any other."""
+    from_user, to_user = str(msg.get("FromUserName", "")), str(msg.get("ToUserName", ""))
+    if not msg.get("IsAt") or not (from_user.startswith("@@") or to_user.startswith("@@")):
+        return None
+    actual, sender = _group_sender(msg, name_of)
+    return Question(
+        msg_id=str(msg.get("MsgId", "")),
+        chat_id=from_user if from_user.startswith("@@") else to_user,
+        chat_name=html.unescape(str((msg.get("User") or {}).get("NickName") or "")),
+        sender=_named(sender),
+        is_group=True,
+        from_self=actual == me or from_user == me,
+        created_at=peer_time(msg.get("CreateTime")),
+        text=html.unescape(str(msg.get("Text") or ""))[:MAX_QUESTION_CHARS],
+        sender_id=actual,
+    )
+
+
+def _group_sender(msg: Mapping[str, Any], name_of: Callable[[str], str]) -> tuple[str, str]:
+    """A group message's sender: (their UserName, their name as the group shows it)."""
+    actual = str(msg.get("ActualUserName") or "")
+    sender = str(msg.get("ActualNickName") or "") or _member_name(msg.get("User") or {}, actual)
+    return actual, sender or (name_of(actual) if actual else "")
+
+
+def _named(sender: str) -> str:
+    name = html.unescape(sender)
+    return name if name.strip() else UNNAMED_SENDER
 
 
 def _member_name(room: Mapping[str, Any], user_name: str) -> str:

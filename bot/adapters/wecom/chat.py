@@ -1,8 +1,9 @@
 """``WeComChat``: a WeCom (企业微信) AI bot over its long connection — the ``Chat`` port for WeCom.
 
-Pictures become neutral ``Picture`` events whose ``reply_to`` is a handle for the callback's
-``req_id``: ``send_text(handle, text)`` answers it with one finished stream reply; any other
-``chat_id`` (the owner's userid) gets a proactive markdown message. Messages are taken off the
+Messages become neutral events (``Picture``, ``Question`` for a text @ the bot, ``Command`` from
+the owner) whose ``reply_to`` is a handle for the callback's ``req_id``: ``send(handle, Text)``
+answers it with one finished stream reply; any other ``chat_id`` (the owner's userid) gets a
+proactive markdown message. Messages are taken off the
 SDK's loop onto a thread of their own, so screening and audit writes never hold the loop up.
 """
 
@@ -23,10 +24,10 @@ from aibot import WSClient
 
 from bot.adapters.wecom.link import Frame, Link
 from bot.adapters.wecom.messages import Inbound, Media, inbound
+from bot.adapters.wecom.transport import WeComConfig
 from bot.adapters.wecom.words import trust_ca
-from bot.core.chat import CommandHandler, PictureHandler, QrHandler
-from bot.core.pictures import Picture
-from bot.core.settings import WeComConfig
+from bot.core.chat import EventHandler, Image, Message, QrHandler, Sent
+from bot.core.events import Command, Picture, Question
 from bot.errors import DownloadFailed, LoginRefused
 
 log = logging.getLogger(__name__)
@@ -59,24 +60,20 @@ class WeComChat:
         cfg: WeComConfig,
         *,
         download_timeout_s: float,
-        hint_interval_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.account = f"WeCom AI bot {cfg.bot_id}"
         self._download_timeout_s = download_timeout_s
-        self._hint_interval_s = hint_interval_s
         self._clock = clock
         self._chats = cfg.chats
         self._lock = threading.Lock()
         self._tickets: dict[str, _Ticket] = {}
-        self._last_hint: dict[str, float] = {}
         self._unlisted: set[str] = set()
         self._inbox: queue.SimpleQueue[Frame] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._link: Link | None = None
-        self._on_picture: PictureHandler = lambda pic: None
-        self._on_command: CommandHandler = lambda text: None
+        self._on_event: EventHandler = lambda event: None
 
     @property
     def owner_chat(self) -> str | None:
@@ -120,11 +117,9 @@ class WeComChat:
             link.close()
         return f"{self.cfg.ws_url}: logged in as AI bot {self.cfg.bot_id}, then disconnected"
 
-    def connect(
-        self, *, on_picture: PictureHandler, on_command: CommandHandler, on_qr: QrHandler
-    ) -> None:
+    def connect(self, *, on_event: EventHandler, on_qr: QrHandler) -> None:
         """Connect and log in (no QR code: the Bot ID and Secret); raises LoginRefused."""
-        self._on_picture, self._on_command = on_picture, on_command
+        self._on_event = on_event
         self._link = self._new_link()
         threading.Thread(target=self._take_all, name="wecom-inbox", daemon=True).start()
         atexit.register(self._link.close)  # after shutdown: replies in hand went out by then
@@ -135,11 +130,6 @@ class WeComChat:
         self._chats = wanted
         if "*" in wanted:
             return ["answering in every WeCom chat (groups that @ the bot, and single chats)"]
-        if not wanted:
-            return [
-                "warning: [wecom] chats is empty, so the bot answers in no chat; the id of "
-                "each chat it ignores is logged, to copy into chats"
-            ]
         return [f"chat {chat}: answered (WeCom lists no chats; a wrong id shows in the log)"
                 for chat in wanted]  # fmt: skip
 
@@ -161,21 +151,24 @@ class WeComChat:
         self._stopping.set()
 
     # -- sending ----------------------------------------------------------------------------
-    def send_text(self, chat_id: str, text: str) -> bool:
-        """Answer a picture's callback (``chat_id`` a reply handle) or message a userid."""
+    def send(self, chat_id: str, message: Message) -> Sent:
+        """Answer a message's callback (``chat_id`` a reply handle) or message a userid."""
+        if isinstance(message, Image):
+            return Sent(False, "the WeCom transport sends text only", final=True)
+        return self._send_text(chat_id, message.text)
+
+    def _send_text(self, chat_id: str, text: str) -> Sent:
         if self._link is None:
-            return False
+            return Sent(False, "not connected to WeCom")
         make: Callable[[WSClient], Awaitable[Any]]
         if chat_id.startswith(HANDLE):
             with self._lock:
                 ticket = self._tickets.get(chat_id)
             age = self._clock() - ticket.received if ticket else STREAM_WINDOW_S
             if ticket is None or age > REPLY_DEADLINE_S:
-                log.warning(
-                    "WeCom reply not sent: %.0f s after the message, past WeCom's 6-minute "
-                    "window for answering it", age,
-                )  # fmt: skip
-                return False
+                why = f"{age:.0f} s after the message, past WeCom's 6-minute window"
+                log.warning("WeCom reply not sent: %s for answering it", why)
+                return Sent(False, why, final=True)
             headers = {"headers": {"req_id": ticket.req_id}}
             stream = ticket.stream_id
             what = f"reply to message {ticket.msg_id}"
@@ -195,9 +188,10 @@ class WeComChat:
             self._link.call(make, SEND_TIMEOUT_S)
         except (RuntimeError, TimeoutError, ConnectionError, OSError) as exc:
             # RuntimeError is the SDK's "Reply ack error: errcode=..." (846608: window passed)
-            log.warning("WeCom %s not delivered: %s", what, exc or type(exc).__name__)
-            return False
-        return True
+            why = str(exc) or type(exc).__name__
+            log.warning("WeCom %s not delivered: %s", what, why)
+            return Sent(False, why)
+        return Sent(True)
 
     def _reply_handle(self, msg: Inbound, msg_id: str) -> str:
         now = self._clock()
@@ -235,13 +229,13 @@ class WeComChat:
             )  # fmt: skip
         if msg.pictures:
             for msg_id, media in zip(msg.picture_ids(), msg.pictures, strict=True):
-                self._on_picture(self._picture(msg, msg_id, media))
+                self._on_event(self._picture(msg, msg_id, media))
         elif msg.msgtype == "text" and not msg.is_group and msg.sender == self.cfg.owner:
-            self._on_command(msg.text)
+            self._on_event(Command(msg.text))
         elif msg.msgtype == "text" and listed:
-            self._maybe_hint(msg)
+            self._on_event(self._question(msg))
         elif msg.msgtype in ("voice", "file", "video"):
-            self._on_picture(self._not_a_picture(msg))
+            self._on_event(self._not_a_picture(msg))
         else:
             why = "the bot answers pictures only" if listed else "chat not in [wecom] chats"
             log.info(
@@ -293,20 +287,20 @@ class WeComChat:
                 "was damaged on WeCom's side, nothing to fix in the bot"
             ) from exc
 
-    def _maybe_hint(self, msg: Inbound) -> None:
-        """A text @ without a picture: one usage hint per chat per [reply] apology_interval_s."""
-        now = self._clock()
-        last = self._last_hint.get(msg.chat_id)
-        if self._hint_interval_s <= 0 or (last is not None and now - last < self._hint_interval_s):
-            log.info("WeCom text %s in %s: no hint (one was sent recently)", msg.msgid, msg.chat_id)
-            return
-        self._last_hint[msg.chat_id] = now
-        text = self.cfg.hint.replace("{sender}", msg.sender)
-        handle = self._reply_handle(msg, msg.msgid)
-        log.info("WeCom text %s in %s from %s: usage hint", msg.msgid, msg.chat_id, msg.sender)
-        threading.Thread(
-            target=self.send_text, args=(handle, text), name="wecom-hint", daemon=True
-        ).start()
+    def _question(self, msg: Inbound) -> Question:
+        """A text that @-mentions the bot (WeCom delivers only those from groups)."""
+        return Question(
+            msg_id=msg.msgid,
+            chat_id=msg.chat_id,
+            chat_name=msg.chat_id,
+            sender=msg.sender,
+            is_group=msg.is_group,
+            from_self=False,
+            created_at=msg.created_at,
+            text=msg.text,
+            reply_to=self._reply_handle(msg, msg.msgid),
+            sender_id=msg.sender,
+        )
 
 
 def _event(
@@ -330,4 +324,6 @@ def _event(
         fetch=fetch,
         reply_to=reply_to,
         refused=refused,
+        sender_id=msg.sender,
+        to_me=msg.is_group,
     )
