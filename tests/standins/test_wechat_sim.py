@@ -34,6 +34,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 FAMILY = "我们一家"
 WORK = "同事群"
 FRIEND = "老王"
+SYNCCHECK_HOLD_S = 0.5
 
 
 def jpeg(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -113,7 +114,7 @@ class Bot:
 
 @pytest.fixture
 def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[WeChatSimulator]:
-    with WeChatSimulator(auto_scan_after_s=0.05, synccheck_hold_s=0.5) as s:
+    with WeChatSimulator(auto_scan_after_s=0.05, synccheck_hold_s=SYNCCHECK_HOLD_S) as s:
         s.add_group(FAMILY, ["小明", "小红"], display_names={"小红": "红红"})
         s.add_group(WORK, [FRIEND, "小李"])
         s.add_friend(FRIEND)
@@ -183,12 +184,13 @@ def test_idle_synccheck_is_held_instead_of_busy_looping(
     bots().start()
     before = sim.count_requests("synccheck")
     began = time.monotonic()
-    # Three more polls: the first may end early (it was held already), the next two are held
-    # 0.5 s each by the simulator, as WeChat holds them. A busy loop makes them in ms.
+    # Three more polls arrive: the first once the poll in progress ends, the next two each
+    # after the simulator held the one before for SYNCCHECK_HOLD_S, as WeChat holds them.
+    # A busy loop makes them within milliseconds; a stalled one never.
     while sim.count_requests("synccheck") - before < 3:
         assert time.monotonic() - began < 5.0, "itchat stopped polling synccheck"
         time.sleep(0.01)
-    assert time.monotonic() - began >= 2 * sim.synccheck_hold_s - 0.1
+    assert time.monotonic() - began >= 2 * SYNCCHECK_HOLD_S - 0.1
     assert sim.count_requests("webwxsync") == 0
 
 
