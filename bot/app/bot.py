@@ -23,7 +23,7 @@ from bot.core import admin, stats
 from bot.core.chat import Chat
 from bot.core.live import ModelSet
 from bot.core.pacing import PacedSender
-from bot.core.pictures import PictureService
+from bot.core.pictures import PictureService, model_share
 from bot.core.questions import Dispatch, QuestionDesk
 from bot.core.settings import Config
 from bot.errors import ReloadRefused
@@ -140,6 +140,7 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
         reply=config.reply,
         audience=config.transport,
         workers=w.workers,
+        per_model_workers=model_share(w.workers, 1 + len(config.models)),
         queue_size=w.queue_size,
         startup_grace_s=w.startup_grace_s,
         source=source,

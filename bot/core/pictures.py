@@ -139,6 +139,7 @@ class PictureService:
         reply: ReplyConfig,
         audience: Audience,
         workers: int,
+        per_model_workers: int,
         queue_size: int,
         startup_grace_s: float,
         source: AnswerSource,
@@ -169,6 +170,7 @@ class PictureService:
         self._closing = False
         self._stopped_waiting = False
         self._workers = workers
+        self._models = ModelShare(per_model_workers, requeue=self._jobs.put)
         self._apologies = Apologies(clock)
         for n in range(workers):
             threading.Thread(target=self._worker, name=f"picture-{n}", daemon=True).start()
@@ -207,6 +209,10 @@ class PictureService:
     # -- worker side ---------------------------------------------------------------------
     def _worker(self) -> None:
         while (pic := self._jobs.get()) is not None:
+            # The default model is "" here: every model, the default too, has its share.
+            model = None if self._stopped_waiting else (self.audience.model_for(pic) or "")
+            if model is not None and not self._models.take(model, pic):
+                continue  # its model has its share of workers: taken up again when one is free
             try:
                 if self._closing and self._stopped_waiting:
                     self._finish(pic, Outcome("failed", INTERRUPTED), "失败 (机器人停止)")
@@ -215,6 +221,8 @@ class PictureService:
             except Exception:  # the worker edge: nothing ends a worker
                 log.exception("picture %s: finishing it failed", pic.msg_id)
             finally:
+                if model is not None:
+                    self._models.give_back(model)
                 self._done_with(pic)
 
     def _work(self, pic: Picture) -> None:
@@ -320,11 +328,13 @@ class PictureService:
                 self._idle.wait(left)
             drained = self._inflight == 0
         self._stopped_waiting = True
+        waiting = self._models.deferred()
         while True:  # the waiting ones: never started, audited now
             try:
-                pic = self._jobs.get_nowait()
+                waiting.append(self._jobs.get_nowait())
             except queue.Empty:
                 break
+        for pic in waiting:
             if pic is not None:
                 try:
                     self._finish(pic, Outcome("failed", INTERRUPTED), "失败 (机器人停止)")
@@ -356,6 +366,50 @@ def owner_line(pic: Picture, line: str) -> str:
     when = datetime.fromtimestamp(pic.created_at).strftime("%Y-%m-%d %H:%M:%S")
     where = display_name(pic.chat_name) if pic.is_group else "私聊"
     return f"[{when}] {where} @{display_name(pic.sender)}: 一张图片 → {line}"
+
+
+def model_share(workers: int, models: int) -> int:
+    """Workers one model may hold: all of them when there is one model; with several, all but
+    one, so a hung model always leaves a worker to the others."""
+    return workers if models <= 1 else max(1, workers - 1)
+
+
+class ModelShare:
+    """How many workers each model may hold at once, so that a model whose server hangs or
+    drips cannot take every worker from the chats another model answers. A picture whose model
+    has its share waits aside and is queued again when one of that model's pictures is done.
+
+    Models are told apart by the ``[models.NAME]`` a chat is routed to ("": the default)."""
+
+    def __init__(self, per_model: int, *, requeue: Callable[[Picture], None]) -> None:
+        self._per_model = per_model
+        self._requeue = requeue
+        self._lock = threading.Lock()
+        self._in_use: dict[str, int] = {}
+        self._aside: dict[str, list[Picture]] = {}
+
+    def take(self, model: str, pic: Picture) -> bool:
+        with self._lock:
+            if self._in_use.get(model, 0) >= self._per_model:
+                self._aside.setdefault(model, []).append(pic)
+                return False
+            self._in_use[model] = self._in_use.get(model, 0) + 1
+            return True
+
+    def give_back(self, model: str) -> None:
+        with self._lock:
+            self._in_use[model] -= 1
+            aside = self._aside.get(model)
+            nxt = aside.pop(0) if aside else None
+        if nxt is not None:
+            self._requeue(nxt)
+
+    def deferred(self) -> list[Picture | None]:
+        """Take every picture waiting aside (at shutdown)."""
+        with self._lock:
+            waiting: list[Picture | None] = [p for aside in self._aside.values() for p in aside]
+            self._aside.clear()
+        return waiting
 
 
 class Apologies:

@@ -17,12 +17,12 @@ import pytest
 
 from bot.adapters.wechat.transport import WeChatConfig
 from bot.adapters.wecom.transport import WeComConfig
-from bot.core.answers import AnswerSource
+from bot.core.answers import Answer, AnswerSource
 from bot.core.audience import Audience
 from bot.core.events import Picture
 from bot.core.live import LiveRecogniser, ModelSet
-from bot.core.pictures import PictureService
-from bot.core.pipeline import LabelTable
+from bot.core.pictures import PictureService, model_share
+from bot.core.pipeline import LabelTable, Recogniser
 from bot.core.settings import DEFAULT_APOLOGY, ReplyConfig
 from bot.errors import DownloadFailed, ServingUnavailable
 from tests.core.fakes import (
@@ -98,6 +98,7 @@ def make_bench() -> Iterator[MakeBench]:
         startup_grace_s: float = 60.0,
         clock: FakeClock | None = None,
         audit: FakeAuditStore | None = None,
+        per_model_workers: int | None = None,
     ) -> Bench:
         outbox = outbox or FakeOutbox()
         audit = audit or FakeAuditStore()
@@ -107,6 +108,7 @@ def make_bench() -> Iterator[MakeBench]:
             reply=reply or ReplyConfig(),
             audience=audience or WeChatConfig(groups=("家庭群",)),
             workers=workers,
+            per_model_workers=per_model_workers or workers,
             queue_size=queue_size,
             startup_grace_s=startup_grace_s,
             source=source or FakeRecogniserSource(),
@@ -626,16 +628,16 @@ def test_wecom_chat_model_routes_by_chat_id(make_bench: MakeBench) -> None:
     ]
 
 
-def test_group_routed_by_reload_to_a_model_not_loaded_fails_naming_the_model(
+def test_group_routed_to_a_model_not_loaded_fails_naming_the_model(
     make_bench: MakeBench,
 ) -> None:
+    """A guard behind the config check (routes name a [models.NAME]) and reload's refusal of
+    [models] changes: should a route ever reach a model the bot did not load, the row says so."""
     default = LiveRecogniser(
         FakeConnect(FakeModel(fake_recogniser())), retry_s=30.0, clock=FakeClock()
     )
-    bench = make_bench(source=ModelSet(default, {}))
-    # What BotControls.reload does with a config that adds [models.cats] and routes a group to it
-    bench.service.update(
-        reply=ReplyConfig(),
+    bench = make_bench(
+        source=ModelSet(default, {}),
         audience=WeChatConfig(groups=("家庭群",), group_models={"家庭群": "cats"}),
     )
     offer_one(bench, picture("m1"))
@@ -643,3 +645,51 @@ def test_group_routed_by_reload_to_a_model_not_loaded_fails_naming_the_model(
     row = bench.audit.rows["m1"]
     assert row.outcome == "failed"
     assert "cats" in row.reason and "restart" in row.reason  # not "internal error: KeyError"
+
+
+class HeldAnswerer:
+    """An ``Answerer`` whose every answer waits until ``release`` is set (a dripping server)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def answer(self, data: bytes, *, sender: str, rules: ReplyConfig) -> Answer:
+        self.entered.release()
+        assert self.release.wait(WAIT_S)
+        return fake_recogniser().answer(data, sender=sender, rules=rules)
+
+
+class TwoModels:
+    """The ``AnswerSource`` port: the default model hangs, ``dogs`` answers at once."""
+
+    def __init__(self) -> None:
+        self.held = HeldAnswerer()
+
+    def get(self, model: str | None) -> HeldAnswerer | Recogniser:
+        return fake_recogniser(model="dogs") if model == "dogs" else self.held
+
+
+def test_a_hung_model_leaves_a_worker_to_the_chats_of_another_model(
+    make_bench: MakeBench,
+) -> None:
+    source = TwoModels()
+    audience = WeChatConfig(groups=("家庭群", "狗狗群"), group_models={"狗狗群": "dogs"})
+    bench = make_bench(
+        audience=audience, source=source, workers=2, per_model_workers=model_share(2, 2)
+    )
+
+    for n in range(3):  # the hung model's pictures come first
+        bench.service.offer(picture(f"m{n}"))
+    assert source.held.entered.acquire(timeout=WAIT_S)
+    bench.service.offer(picture("d1", chat_name="狗狗群"))
+
+    assert bench.outbox.wait_until(lambda: len(bench.outbox.texts_to("@@狗狗群")) == 1)
+    assert not source.held.entered.acquire(timeout=0.2)  # still one worker on the hung model
+    source.held.release.set()
+    bench.close()
+    assert len(bench.outbox.texts_to(FAMILY)) == 3  # the waiting ones were taken up again
+
+
+def test_one_model_may_use_every_worker() -> None:
+    assert [model_share(4, 1), model_share(4, 2), model_share(1, 3)] == [4, 3, 1]
