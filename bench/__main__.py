@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.common import REPO, Row, Section, render_table
 
-NAMES = ("photos", "burst", "fidelity", "footprint", "fairness", "transports", "seedmodel")
+NAMES = ("photos", "burst", "fidelity", "footprint", "fairness", "transports", "seedmodel", "ask")
 
 
 def _run_one(name: str, quick: bool, serving_url: str) -> Section:
@@ -40,6 +40,10 @@ def _run_one(name: str, quick: bool, serving_url: str) -> Section:
         from bench import transports
 
         return transports.run(quick=quick, serving_url=serving_url)
+    if name == "ask":
+        from bench import ask
+
+        return ask.run(quick=quick)
     if name == "seedmodel":
         from bench import seedmodel
 

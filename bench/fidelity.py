@@ -59,7 +59,7 @@ SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
 TWELVE_MP = 12_000_000
 GAP_LIMIT = 0.05
 NOISE_DRAWS = 3
-SPEC = InputSpec("jpeg", "image_bytes", "DT_STRING")
+SPEC = InputSpec("jpeg", "image_bytes", "string")
 
 
 def photo_files() -> list[Path]:

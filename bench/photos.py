@@ -30,7 +30,7 @@ from bot.core.serving import InputSpec, JpegPayload
 from bot.core.settings import ImagesConfig, ServingConfig
 
 BASES = ("coffee.png", "chelsea.png", "motorcycle_left.png", "astronaut.png", "rocket.jpg")
-JPEG_SPEC = InputSpec("jpeg", "image_bytes", "DT_STRING")
+JPEG_SPEC = InputSpec("jpeg", "image_bytes", "string")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from bot.core.settings import (
     MOVED_TO_CHAT,
     SECTIONS,
     TEMPLATE_FIELDS,
+    AskConfig,
     AuditConfig,
     ChatConfig,
     Config,
@@ -38,7 +39,7 @@ from bot.core.settings import (
     default_of,
 )
 from bot.errors import ConfigError
-from bot.registry import TRANSPORTS
+from bot.registry import AUTO, TRANSPORTS, protocol_names
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 _MISSING = object()
@@ -98,6 +99,11 @@ def _listen(sec: Section) -> Callable[[object], object]:
 
 def _serving(sec: Section, env: Mapping[str, str]) -> ServingConfig:
     serving = sec.read({"url": url_reader(sec, "url", "http://127.0.0.1:8501")})
+    known = (AUTO, *protocol_names())
+    if serving["protocol"] not in known:
+        choices = ", ".join(f'"{name}"' for name in known)
+        sec.bad("protocol", serving["protocol"], f"must be one of {choices}")
+        serving["protocol"] = AUTO
     serving["token"] = env.get(serving["token_env"]) or None
     serving["password"] = env.get(serving["password_env"]) or None
     if serving["version"] is not None and serving["version_label"] is not None:
@@ -109,6 +115,22 @@ def _serving(sec: Section, env: Mapping[str, str]) -> ServingConfig:
             f"needs a password in the environment variable {serving['password_env']}",
         )
     return ServingConfig(**serving)
+
+
+def _ask(sec: Section, env: Mapping[str, str]) -> AskConfig:
+    ask = sec.read({"url": url_reader(sec, "url", "http://127.0.0.1:11434/v1")})
+    ask["api_key"] = env.get(ask["api_key_env"]) or None
+    if ask["url"] is not None and ask["model"] is None:
+        sec.bad(
+            "model", None, 'is required with [ask] url: the vision model\'s name, e.g. "qwen2.5vl"'
+        )
+    if ask["url"] is not None and not str(ask["url"]).endswith("/v1"):
+        sec.bad(
+            "url",
+            ask["url"],
+            'must be the API base ending in /v1, e.g. "http://127.0.0.1:11434/v1" (Ollama)',
+        )
+    return AskConfig(**ask)
 
 
 def _labels(sec: Section, base: Path) -> LabelsConfig:
@@ -236,6 +258,7 @@ def _read_sections(
         "reply": ReplyConfig(**reply),
         "audit": AuditConfig(**audit),
         "status": StatusConfig(**status),
+        "ask": _ask(secs["ask"], env),
         "chat": chat,
         "transport": transports[chat.transport],
         "models": models,

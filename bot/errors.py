@@ -14,6 +14,10 @@
     │   └── ModelNotLoaded        a chat is routed to a model the bot did not load at start
     ├── ModelMismatch             the model is reachable but does not fit the configuration
                                   (its signature, [serving] input/output, [labels] file)
+    ├── AskError                  the vision-language model behind [ask] url
+    │   ├── AskUnavailable        could not reach it, 5xx, timed out, or 429 twice
+    │   └── AskRefused            it said no for a reason to fix: the key, the model name, or
+    │                             a model that takes no images (``fix`` says which)
     └── ChatError                 the chat side
         ├── LoginRefused          the chat service refused the login (1203, no wxsid, bad secret)
         ├── SessionEnded          the chat service ended a running session (1100/1101/1102)
@@ -96,6 +100,23 @@ class ModelNotLoaded(ServingError):
 class ModelMismatch(BotError):
     """The model answers, but not in a way the configuration can use: a fix in config.toml or
     the export, not a wait. ``run`` stops on it at start; it is never retried."""
+
+
+class AskError(BotError):
+    """The [ask] model failed."""
+
+
+class AskUnavailable(AskError):
+    """The [ask] model could not be reached, failed (5xx) or did not finish in time."""
+
+
+class AskRefused(AskError):
+    """The [ask] model refused for a reason only the owner can fix. ``fix`` is one of "key",
+    "model", "images", "request"."""
+
+    def __init__(self, fix: str, text: str) -> None:
+        self.fix = fix
+        super().__init__(text)
 
 
 class ChatError(BotError):

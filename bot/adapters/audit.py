@@ -25,7 +25,9 @@ import threading
 from datetime import date, datetime
 from pathlib import Path
 
+from bot.core.askdesk import QuestionRow
 from bot.core.pictures import Outcome
+from bot.core.stats import QuestionRow as QuestionStatsRow
 from bot.core.stats import Row
 from bot.errors import LocalError
 
@@ -55,6 +57,22 @@ CREATE TABLE IF NOT EXISTS pictures (
     detail      TEXT
 );
 CREATE INDEX IF NOT EXISTS pictures_seen_at ON pictures (seen_at);
+CREATE TABLE IF NOT EXISTS questions (
+    msg_id            TEXT PRIMARY KEY,
+    seen_at           TEXT NOT NULL,
+    chat              TEXT NOT NULL,
+    sender            TEXT NOT NULL,
+    photo             TEXT,
+    outcome           TEXT NOT NULL,
+    reason            TEXT NOT NULL DEFAULT '',
+    model             TEXT,
+    latency_ms        REAL,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    question          TEXT,
+    answer            TEXT
+);
+CREATE INDEX IF NOT EXISTS questions_seen_at ON questions (seen_at);
 """
 ADDED_COLUMNS = (("kind", "TEXT"), ("detail", "TEXT"))  # a log written by an older version
 
@@ -225,6 +243,33 @@ class AuditLog:
                 ),
             )
 
+    def question(self, row: QuestionRow) -> None:
+        """A question's one row (its text only with ``[ask] keep_text``)."""
+        with self._lock:
+            if self._closed:
+                log.info("question %s finished after the audit log closed", row.msg_id)
+                return
+            self._write(
+                "INSERT OR REPLACE INTO questions (msg_id, seen_at, chat, sender, photo, outcome, "
+                "reason, model, latency_ms, prompt_tokens, completion_tokens, question, answer) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.msg_id,
+                    _now(),
+                    row.chat,
+                    row.sender,
+                    row.photo,
+                    row.outcome,
+                    row.reason,
+                    row.model,
+                    row.latency_ms,
+                    row.prompt_tokens,
+                    row.completion_tokens,
+                    row.question,
+                    row.answer,
+                ),
+            )
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -267,4 +312,29 @@ def read_rows(db: Path, *, since: date | None = None) -> list[Row]:
             model=None if model is None else str(model),
         )
         for seen_at, chat, outcome, label, latency_ms, model in found
+    ]
+
+
+def read_question_rows(db: Path, *, since: date | None = None) -> list[QuestionStatsRow]:
+    """Questions from ``since`` on, read-only like ``read_rows`` (none before [ask] existed)."""
+    query = "SELECT seen_at, chat, outcome, latency_ms FROM questions"
+    params: tuple[str, ...] = ()
+    if since is not None:
+        query += " WHERE seen_at >= ?"
+        params = (since.isoformat(),)
+    try:
+        conn = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        try:
+            found = conn.execute(query, params).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise LocalError(f"cannot read the audit log {db} ({exc})") from exc
+    except sqlite3.Error as exc:
+        raise LocalError(f"cannot read the audit log {db} ({exc})") from exc
+    return [
+        QuestionStatsRow(str(seen), str(chat), str(outcome), None if ms is None else float(ms))
+        for seen, chat, outcome, ms in found
     ]

@@ -13,6 +13,10 @@ Written from STFS's source (server.py, tensorflow_inference_service.py, base64_u
 * every error inside inference is Flask's HTML 500 page: the cause is only in STFS's log;
   string outputs cannot be written at all (an HTML 500 on every request);
 * ``--enable_auth``: HTTP basic auth, 401 ``Need basic auth ...``; ``/health`` needs none.
+
+DataType numbers become the core's dtype names here (7 -> ``string``); an unknown model or
+version (a 200 from STFS) and string outputs are a ``ModelMismatch``, odd detail a
+``BadPrediction``. HTTP and bounds: ``bot.adapters.rest``; registry: ``bot.app.protocols``.
 """
 
 from __future__ import annotations
@@ -21,46 +25,107 @@ import base64
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import requests
 
-from bot.adapters.rest import STFS_NOT_FOUND, Rest, server_message
+from bot.adapters.rest import Probe, Reply, Rest, server_message
 from bot.core.serving import (
-    DiscoveredModel,
+    METADATA_LIMIT,
+    DType,
     JpegPayload,
     ModelInfo,
     ModelInput,
     Prediction,
     TensorInfo,
-    read_input,
-    read_outputs,
+    answer_limit,
 )
 from bot.core.settings import ServingConfig
-from bot.errors import BadPrediction, ServingRejected
+from bot.core.signature import (
+    DiscoveredModel,
+    brief,
+    dim_size,
+    read_input,
+    read_outputs,
+    unreadable,
+)
+from bot.errors import BadPrediction, ModelMismatch, ServingRejected
 
-START_HINT = "simple_tensorflow_serving --model_base_path=... --port=8500"
-DTYPES = {1: "DT_FLOAT", 2: "DT_DOUBLE", 4: "DT_UINT8", 7: "DT_STRING", 9: "DT_INT64"}
-DTYPES[19] = "DT_HALF"
+SERVER = "STFS"
+AUTH_BODY = "Need basic auth"  # STFS 0.8.2 server.py: the body of its 401
+NOT_FOUND = "Model not found:"  # GET /v1/models/<unknown> is a 200 with this text
+# TensorFlow's DataType enum numbers (types.proto), as STFS writes them: (TF's name, the core's)
+DTYPES: dict[int, tuple[str, DType]] = {
+    1: ("DT_FLOAT", "float32"),
+    2: ("DT_DOUBLE", "float64"),
+    3: ("DT_INT32", "int32"),
+    4: ("DT_UINT8", "uint8"),
+    5: ("DT_INT16", "int16"),
+    6: ("DT_INT8", "int8"),
+    7: ("DT_STRING", "string"),
+    9: ("DT_INT64", "int64"),
+    10: ("DT_BOOL", "bool"),
+    14: ("DT_BFLOAT16", "bfloat16"),
+    17: ("DT_UINT16", "uint16"),
+    19: ("DT_HALF", "float16"),
+    22: ("DT_UINT32", "uint32"),
+    23: ("DT_UINT64", "uint64"),
+}
 
 
-def _tensors(entries: Any) -> dict[str, TensorInfo]:
+def start_hint(url: str) -> str:
+    """How to start STFS where [serving] url points."""
+    port = urlsplit(url).port or 8500
+    return f"simple_tensorflow_serving --model_base_path=... --port={port}"
+
+
+def model_path(settings: ServingConfig) -> str:
+    return f"/v1/models/{quote(settings.model, safe='')}"
+
+
+def looks_like(probe: Probe) -> bool:
+    """``[serving] protocol = "auto"``: is this STFS? Its model detail has ``model_signature``;
+    an unknown model is a 200 ``Model not found:``, no auth its own 401 text, a model it failed
+    to load Flask's HTML 500; else its ``/health`` says ``healthy``."""
+    reply = probe.get(model_path(probe.settings))
+    body = reply.json_or_none()
+    if isinstance(body, dict) and "model_signature" in body:
+        return True
+    text = reply.text.lstrip()
+    if text.startswith(NOT_FOUND) or (reply.status_code == 401 and AUTH_BODY in text):
+        return True
+    if reply.status_code == 500 and text.lower().startswith("<!doctype html"):
+        return True  # Flask's error page; TF Serving writes JSON
+    if reply.status_code in (401, 403):  # not STFS's page: a proxy or another server said no
+        return False
+    health = probe.get("/health")
+    return health.status_code == 200 and health.text.strip() == "healthy"
+
+
+def _tensors(entries: Any, where: str, which: str) -> dict[str, TensorInfo]:
     """STFS's ``[{"name", "dtype": enum, "shape": [...]}]``; ``[]`` = unknown rank (or scalar,
     which STFS cannot tell apart)."""
     if not isinstance(entries, list):
-        return {}
+        raise unreadable(where, f"its signature's {which} are {brief(entries)}, not a list")
     found = {}
     for entry in entries:
-        if isinstance(entry, dict) and "name" in entry:
-            shape = entry.get("shape") or []
-            dtype = DTYPES.get(entry.get("dtype"), f"DataType {entry.get('dtype')}")  # type: ignore[arg-type]
-            found[str(entry["name"])] = TensorInfo(dtype, tuple(int(d) for d in shape) or None)
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise unreadable(where, f"one of its {which} is {brief(entry)}, without a name")
+        what = f"{which[:-1]} {entry['name']!r}"
+        number = entry.get("dtype")
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise unreadable(where, f"{what} has the dtype {brief(number)}, not a DataType number")
+        native, dtype = DTYPES.get(number, (f"DataType {number}", "other"))
+        shape = entry.get("shape") or []
+        if not isinstance(shape, list):
+            raise unreadable(where, f"{what} has the shape {brief(shape)}, not a list")
+        dims = tuple(dim_size(d, where, what) for d in shape)
+        found[entry["name"]] = TensorInfo(dtype, dims or None, native)
     return found
 
 
 class STFSClient(DiscoveredModel):
     """The ``Classifier`` port over Simple TensorFlow Serving. One session."""
-
-    protocol = "stfs"
 
     def __init__(
         self,
@@ -69,9 +134,13 @@ class STFSClient(DiscoveredModel):
         session: requests.Session,
         sleep: Callable[[float], None],
     ) -> None:
-        super().__init__(settings)
+        super().__init__(settings, server=SERVER)
         self._rest = Rest(
-            settings, session=session, sleep=sleep, server="STFS", start_hint=START_HINT
+            settings,
+            session=session,
+            sleep=sleep,
+            server=SERVER,
+            start_hint=start_hint(settings.url),
         )
         self.public_url = self._rest.public_url
 
@@ -79,7 +148,7 @@ class STFSClient(DiscoveredModel):
         pin = f" version {self.settings.version}" if self.settings.version is not None else ""
         return f"model {self.settings.model!r}{pin} on STFS at {self.public_url}"
 
-    def _rejected(self, resp: requests.Response) -> ServingRejected:
+    def _rejected(self, resp: Reply) -> ServingRejected:
         message = server_message(resp)
         if resp.status_code == 401:
             text = (
@@ -103,7 +172,7 @@ class STFSClient(DiscoveredModel):
         return ServingRejected(resp.status_code, message, text)
 
     def _detail(self) -> dict[str, Any]:
-        resp = self._rest.send("GET", self._rest.model_url())
+        resp = self._rest.send("GET", model_path(self.settings), limit=METADATA_LIMIT)
         if resp.status_code != 200:
             if resp.status_code == 500:
                 raise ServingRejected(
@@ -115,10 +184,8 @@ class STFSClient(DiscoveredModel):
                     "(simple_save), or see STFS's log",
                 )
             raise self._rejected(resp)
-        if resp.text.startswith(STFS_NOT_FOUND):
-            raise ServingRejected(
-                404,
-                resp.text.strip(),
+        if resp.text.startswith(NOT_FOUND):  # a 200: no status code to report
+            raise ModelMismatch(
                 f"STFS at {self.public_url} has no model {self.settings.model!r}; set [serving] "
                 'model to STFS\'s --model_name ("default" unless it was started with another)',
             )
@@ -126,24 +193,28 @@ class STFSClient(DiscoveredModel):
         if not isinstance(detail, dict) or not isinstance(detail.get("model_signature"), dict):
             raise BadPrediction(
                 f"{self.public_url}/v1/models/{self.settings.model} answered without "
-                "model_signature; is this Simple TensorFlow Serving? (for TF Serving set "
-                '[serving] protocol = "tfserving" or "auto")'
+                "model_signature; is this Simple TensorFlow Serving? (for another server set "
+                '[serving] protocol to its name, or to "auto")'
             )
         return detail
 
     # -- model discovery ------------------------------------------------------------------
     def _discover(self) -> ModelInfo:
         if self.settings.version_label is not None:
-            raise BadPrediction(
+            raise ModelMismatch(
                 "STFS has no version labels: use [serving] version instead of version_label"
             )
         detail = self._detail()
-        versions = tuple(str(v) for v in detail.get("model_version_list") or ())
+        where = self._where()
+        listed = detail.get("model_version_list") or []
+        if not isinstance(listed, list) or not all(isinstance(v, str | int) for v in listed):
+            raise unreadable(
+                where, f"its model_version_list is {brief(listed)}, not a list of versions"
+            )
+        versions = tuple(str(v) for v in listed)
         pinned = self.settings.version
-        if pinned is not None and str(pinned) not in versions:
-            raise ServingRejected(
-                404,
-                f"versions {', '.join(versions)}",
+        if pinned is not None and str(pinned) not in versions:  # a 200: no status to report
+            raise ModelMismatch(
                 f"STFS has no {self._where()} (it has versions {', '.join(versions) or 'none'}); "
                 "check [serving] version",
             )
@@ -151,16 +222,16 @@ class STFSClient(DiscoveredModel):
         newest = sorted(versions, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0))
         version = str(pinned) if pinned is not None else (newest[-1] if newest else "1")
         signature = detail["model_signature"]
-        where = self._where()
-        outputs = _tensors(signature.get("outputs"))
-        strings = [a for a, i in outputs.items() if i.dtype == "DT_STRING"]
+        outputs = _tensors(signature.get("outputs"), where, "outputs")
+        strings = [a for a, i in outputs.items() if i.dtype == "string"]
         if strings:
-            raise BadPrediction(
+            raise ModelMismatch(
                 f"{where} has the string output {strings[0]!r}: STFS 0.8.2 cannot write string "
                 "outputs (every answer is an HTML 500); serve this model with TF Serving, or "
                 "export it without string outputs"
             )
-        spec_in, guessed = read_input(_tensors(signature.get("inputs")), self.settings, where)
+        inputs = _tensors(signature.get("inputs"), where, "inputs")
+        spec_in, guessed = read_input(inputs, self.settings, where)
         chosen = read_outputs(outputs, self.settings, where)
         return ModelInfo(
             name=self.settings.model,
@@ -201,7 +272,8 @@ class STFSClient(DiscoveredModel):
     def predict(self, payload: ModelInput) -> Prediction:
         info = self.model_info()
         body = self.encode(payload)
-        resp = self._rest.send("POST", self.settings.url + "/", body)
+        limit = answer_limit(info.num_classes)
+        resp = self._rest.send("POST", "/", body, limit=limit)
         if resp.status_code != 200:
             raise self._rejected(resp)
         answer = self._rest.json(resp, "an STFS port (8500)")

@@ -20,6 +20,7 @@ from prometheus_client import Counter as PromCounter
 MAX_GROUP_LABELS = 50  # distinct `group` label values; the rest are counted as OTHER_GROUPS
 OTHER_GROUPS = "(other)"
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+QUESTION_BUCKETS_S = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 
 
 @dataclass
@@ -77,6 +78,19 @@ class Telemetry:
             ["outcome", "group", "model"],
             registry=self.registry,
         )
+        self._question_counts: Counter[str] = Counter()
+        self._questions = PromCounter(
+            "wechat_vision_bot_questions",
+            "Questions about photos by outcome (answered, failed, hint, limited, shed)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._question_latency = Histogram(
+            "wechat_vision_bot_question_seconds",
+            "Time from a question to the vision model's whole answer",
+            buckets=QUESTION_BUCKETS_S,
+            registry=self.registry,
+        )
         self._latency = Histogram(
             "wechat_vision_bot_classification_seconds",
             "Time from picture bytes to verdict",
@@ -129,6 +143,14 @@ class Telemetry:
                 self._labelled.add(group)
                 return group
         return OTHER_GROUPS
+
+    def question(self, outcome: str, latency_ms: float | None) -> None:
+        """A question's outcome (no chat or person in the labels)."""
+        with self._lock:
+            self._question_counts[outcome] += 1
+        self._questions.labels(outcome=outcome).inc()
+        if latency_ms is not None:
+            self._question_latency.observe(latency_ms / 1000.0)
 
     def picture(
         self,

@@ -5,7 +5,9 @@ Follows TF Serving 2.x's REST API as the server implements it: metadata nests
 base64; error bodies are ``{"error": ...}`` but may not be JSON at all. A picture input of
 unknown rank (seed 000's ``tf.placeholder(tf.string)``) takes one scalar string, which only the
 columnar form (``inputs``) can carry; everything else goes in the row form (``instances``).
-HTTP, credentials and retries: ``bot.adapters.rest``.
+TensorFlow's dtype names become the core's (``DT_FLOAT`` -> ``float32``) here, at the border;
+odd metadata becomes a ``BadPrediction`` saying what was odd. HTTP, credentials, retries and the
+bounds on answers: ``bot.adapters.rest``; the registry entry: ``bot.app.protocols``.
 """
 
 from __future__ import annotations
@@ -18,23 +20,50 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from bot.adapters.rest import Rest, redact_url, server_message
+from bot.adapters.rest import Probe, Reply, Rest, redact_url, server_message
 from bot.core.serving import (
-    DiscoveredModel,
+    METADATA_LIMIT,
+    AnswerLimit,
+    DType,
     JpegPayload,
     ModelInfo,
     ModelInput,
     Prediction,
     TensorInfo,
-    read_input,
-    read_outputs,
+    answer_limit,
 )
 from bot.core.settings import ServingConfig
-from bot.errors import BadPrediction, ServingRejected, ServingUnavailable
+from bot.core.signature import (
+    DiscoveredModel,
+    brief,
+    dim_size,
+    read_input,
+    read_outputs,
+    unreadable,
+)
+from bot.errors import BadPrediction, ModelMismatch, ServingRejected, ServingUnavailable
 
-__all__ = ["ModelInfo", "TFServingClient", "redact_url"]
+__all__ = ["SERVER", "ModelInfo", "TFServingClient", "looks_like", "redact_url", "start_hint"]
 
+SERVER = "TF Serving"
 SKIP_SIGNATURES = frozenset({"__saved_model_init_op"})
+# TensorFlow's DataType enum names (tensorflow/core/framework/types.proto) in the core's words.
+DTYPES: dict[str, DType] = {
+    "DT_STRING": "string",
+    "DT_BOOL": "bool",
+    "DT_INT8": "int8",
+    "DT_INT16": "int16",
+    "DT_INT32": "int32",
+    "DT_INT64": "int64",
+    "DT_UINT8": "uint8",
+    "DT_UINT16": "uint16",
+    "DT_UINT32": "uint32",
+    "DT_UINT64": "uint64",
+    "DT_HALF": "float16",
+    "DT_BFLOAT16": "bfloat16",
+    "DT_FLOAT": "float32",
+    "DT_DOUBLE": "float64",
+}
 
 
 def start_hint(url: str) -> str:
@@ -44,38 +73,74 @@ def start_hint(url: str) -> str:
     return f"docker run -p {port}:8501 tensorflow/serving ..."
 
 
-def _shape(info: Mapping[str, Any]) -> tuple[int, ...] | None:
-    shape = info.get("tensor_shape", info.get("tensorShape")) or {}
-    if shape.get("unknown_rank", shape.get("unknownRank", False)):
+def model_path(settings: ServingConfig) -> str:
+    return f"/v1/models/{quote(settings.model, safe='')}"
+
+
+def looks_like(probe: Probe) -> bool:
+    """``[serving] protocol = "auto"``: is this TF Serving (or a server answering like it)?
+    Its model status has ``model_version_status``; its errors are JSON ``{"error": ...}``."""
+    reply = probe.get(model_path(probe.settings))
+    body = reply.json_or_none()
+    if isinstance(body, dict) and "model_version_status" in body:
+        return True
+    # a JSON error (404 unknown model, 400 ...); a 401/403 may be any server's or a proxy's
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("error"), str)
+        and reply.status_code not in (401, 403)
+    )
+
+
+def _shape(info: Mapping[str, Any], where: str, what: str) -> tuple[int, ...] | None:
+    shape = info.get("tensor_shape", info.get("tensorShape", {}))
+    if not isinstance(shape, Mapping):
+        raise unreadable(where, f"{what} has the tensor_shape {brief(shape)}, not an object")
+    if shape.get("unknown_rank", shape.get("unknownRank", False)) is True:
         return None
-    return tuple(int(d.get("size", -1)) for d in shape.get("dim", []))
+    dims = shape.get("dim", [])
+    if not isinstance(dims, list):
+        raise unreadable(where, f"{what} has the dim {brief(dims)}, not a list")
+    sizes = []
+    for dim in dims:
+        if not isinstance(dim, Mapping):
+            raise unreadable(where, f"{what} has the dim {brief(dim)}, not an object")
+        sizes.append(dim_size(dim.get("size", -1), where, what))
+    return tuple(sizes)
 
 
-def _tensors(entries: Any) -> dict[str, TensorInfo]:
+def _tensors(entries: Any, where: str, which: str) -> dict[str, TensorInfo]:
+    """A signature's ``inputs`` or ``outputs`` in the core's vocabulary."""
     if not isinstance(entries, Mapping):
-        return {}
-    return {
-        str(alias): TensorInfo(str(info.get("dtype", "")), _shape(info))
-        for alias, info in entries.items()
-        if isinstance(info, Mapping)
-    }
+        raise unreadable(where, f"its signature's {which} are {brief(entries)}, not an object")
+    found = {}
+    for alias, info in entries.items():
+        what = f"{which[:-1]} {str(alias)!r}"
+        if not isinstance(info, Mapping) or not isinstance(info.get("dtype"), str):
+            raise unreadable(where, f"{what} is {brief(info)}, without a dtype name")
+        native = info["dtype"]
+        found[str(alias)] = TensorInfo(
+            DTYPES.get(native, "other"), _shape(info, where, what), native
+        )
+    return found
 
 
-def _signatures(meta: Any) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    """(model_spec, {signature name: signature}) from a metadata answer; {} if malformed.
+def _signatures(meta: Any, where: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """(model_spec, {signature name: signature}) from a metadata answer.
 
     TF Serving writes snake_case and nests ``signature_def`` twice; OpenVINO writes camelCase.
     """
     if not isinstance(meta, dict):
-        return {}, {}
+        raise unreadable(where, "its metadata is not a JSON object")
     spec = meta.get("model_spec", meta.get("modelSpec", {}))
     node: Any = meta.get("metadata", {})
     for _ in range(2):
         node = (
             node.get("signature_def", node.get("signatureDef")) if isinstance(node, dict) else None
         )
-    spec = spec if isinstance(spec, dict) else {}
-    return spec, node if isinstance(node, dict) else {}
+    if not isinstance(node, dict):
+        raise unreadable(where, "its metadata has no signature_def object")
+    return (spec if isinstance(spec, dict) else {}), node
 
 
 def picture_value(payload: JpegPayload, kind: str) -> Any:
@@ -88,8 +153,6 @@ def picture_value(payload: JpegPayload, kind: str) -> Any:
 class TFServingClient(DiscoveredModel):
     """The ``Classifier`` port over TF Serving's REST API. One keep-alive session."""
 
-    protocol = "tfserving"
-
     def __init__(
         self,
         settings: ServingConfig,
@@ -97,19 +160,19 @@ class TFServingClient(DiscoveredModel):
         session: requests.Session,
         sleep: Callable[[float], None],
     ) -> None:
-        super().__init__(settings)
+        super().__init__(settings, server=SERVER)
         self._rest = Rest(
             settings,
             session=session,
             sleep=sleep,
-            server="TF Serving",
+            server=SERVER,
             start_hint=start_hint(settings.url),
         )
         self.public_url = self._rest.public_url
 
     # -- URLs -----------------------------------------------------------------------------
     def _model_path(self, *, pinned: bool = True) -> str:
-        path = self._rest.model_url()
+        path = model_path(self.settings)
         if pinned and self.settings.version is not None:
             path += f"/versions/{self.settings.version}"
         elif pinned and self.settings.version_label is not None:
@@ -125,13 +188,20 @@ class TFServingClient(DiscoveredModel):
         return f"model {self.settings.model!r}{pin} at {self.public_url}"
 
     # -- HTTP and error mapping ---------------------------------------------------------
-    def _call(self, method: str, url: str, body: bytes | None = None) -> Any:
-        resp = self._rest.send(method, url, body)
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        limit: AnswerLimit = METADATA_LIMIT,
+    ) -> Any:
+        resp = self._rest.send(method, path, body, limit=limit)
         if resp.status_code != 200:
             raise self._rejected(resp)
         return self._rest.json(resp, "TF Serving's REST port")
 
-    def _rejected(self, resp: requests.Response) -> ServingRejected:
+    def _rejected(self, resp: Reply) -> ServingRejected:
         message = server_message(resp)
         if resp.status_code == 404:
             fix = "check [serving] model, version and version_label against the server"
@@ -161,8 +231,8 @@ class TFServingClient(DiscoveredModel):
         if not isinstance(entries, list):
             raise BadPrediction(
                 f"TF Serving at {self.public_url} sent a status without model_version_status; "
-                "is this a TF Serving REST port? (for Simple TensorFlow Serving set [serving] "
-                'protocol = "stfs" or "auto")'
+                "is this a TF Serving REST port? (for another server set [serving] protocol "
+                'to its name, or to "auto")'
             )
         available = tuple(
             str(e.get("version"))
@@ -178,20 +248,26 @@ class TFServingClient(DiscoveredModel):
                 "wait for it to load, or check the server's log"
             )
         meta = self._call("GET", self._model_path() + "/metadata")
-        spec, signatures = _signatures(meta)
-        signature = signatures.get(self.settings.signature)
-        if not isinstance(signature, dict):
-            names = [n for n in signatures if n not in SKIP_SIGNATURES]
-            raise BadPrediction(
-                f"{self._where()} has no signature {self.settings.signature!r}"
-                + (f"; set [serving] signature to one of: {', '.join(names)}" if names else "")
-            )
         where = self._where()
-        spec_in, guessed = read_input(_tensors(signature.get("inputs")), self.settings, where)
-        outputs = read_outputs(_tensors(signature.get("outputs")), self.settings, where)
+        spec, signatures = _signatures(meta, where)
+        signature = signatures.get(self.settings.signature)
+        if signature is None:
+            names = [str(n) for n in signatures if n not in SKIP_SIGNATURES]
+            raise ModelMismatch(
+                f"{where} has no signature {self.settings.signature!r}; set [serving] signature "
+                f"to one of: {', '.join(names) or '(none: re-export the model with one)'}"
+            )
+        if not isinstance(signature, dict):
+            raise unreadable(where, f"signature {self.settings.signature!r} is not an object")
+        inputs = _tensors(signature.get("inputs"), where, "inputs")
+        spec_in, guessed = read_input(inputs, self.settings, where)
+        outputs = read_outputs(
+            _tensors(signature.get("outputs"), where, "outputs"), self.settings, where
+        )
+        version = spec.get("version")
         return ModelInfo(
             name=self.settings.model,
-            version=str(spec.get("version", available[-1])),
+            version=str(version) if isinstance(version, str | int) else available[-1],
             available_versions=available,
             input=spec_in,
             output=outputs.alias,
@@ -222,7 +298,8 @@ class TFServingClient(DiscoveredModel):
     def predict(self, payload: ModelInput) -> Prediction:
         info = self.model_info()
         body = self.encode(payload)
-        answer = self._call("POST", self._model_path() + ":predict", body)
+        limit = answer_limit(info.num_classes)
+        answer = self._call("POST", self._model_path() + ":predict", body, limit=limit)
         scores, names = self._read_answer(answer, info)
         probs = self.scores.probabilities(scores)
         return Prediction(probs, info.name, info.version, len(body), names)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TextIO
 
-from bot.adapters.audit import AuditLog, read_rows
+from bot.adapters.audit import AuditLog, read_question_rows, read_rows
 from bot.adapters.status_page import StatusServer
 from bot.adapters.telemetry import Telemetry
+from bot.app.asking import ask_desk, photo_keeper
 from bot.app.chats import build_chat, transport
 from bot.app.models import model_set
 from bot.config import load_config
@@ -24,7 +25,7 @@ from bot.core.chat import Chat
 from bot.core.live import ModelSet
 from bot.core.pacing import PacedSender
 from bot.core.pictures import PictureService, model_share
-from bot.core.questions import Dispatch, QuestionDesk
+from bot.core.questions import Dispatch, QuestionDesk, QuestionTaker
 from bot.core.settings import Config
 from bot.errors import ReloadRefused
 
@@ -37,7 +38,10 @@ def stats_text(
     """What ``stats`` prints: the audit log summarised."""
     first_day = stats.parse_since(since, today=today)
     report = stats.summarise(
-        read_rows(config.audit.file, since=first_day), since=first_day, group=group
+        read_rows(config.audit.file, since=first_day),
+        since=first_day,
+        group=group,
+        questions=read_question_rows(config.audit.file, since=first_day),
     )
     return stats.render_json(report) if as_json else stats.render_text(report)
 
@@ -50,7 +54,7 @@ class BotControls:
         config: Config,
         *,
         service: PictureService,
-        questions: QuestionDesk,
+        questions: QuestionTaker,
         pause: threading.Event,
         chat: Chat,
         telemetry: Telemetry,
@@ -81,10 +85,11 @@ class BotControls:
 
     def reload(self) -> str:
         new = load_config(self._config.path)  # raises ConfigError: the old config stays
-        if new.models != self._config.models or new.chat != self._config.chat:
+        old = self._config
+        if (new.models, new.chat, new.ask) != (old.models, old.chat, old.ask):
             raise ReloadRefused(
-                "[models] or [chat] changed: those need a restart; the groups, templates and "
-                "thresholds were not reloaded either"
+                "[models], [chat] or [ask] changed: those need a restart; the groups, "
+                "templates and thresholds were not reloaded either"
             )
         resolved = self._chat.resolve_targets(new.transport.targets)
         self._service.update(reply=new.reply, audience=new.transport)
@@ -105,7 +110,7 @@ class Bot:
     telemetry: Telemetry
     sender: PacedSender
     service: PictureService
-    questions: QuestionDesk
+    questions: QuestionTaker
     audit: AuditLog
     desk: admin.CommandDesk
     status_page: StatusServer | None
@@ -136,6 +141,7 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
         audit_trouble=audit.trouble,
         login_part=transport(config).health,
     )
+    keeper = photo_keeper(config)
     service = PictureService(
         reply=config.reply,
         audience=config.transport,
@@ -151,10 +157,22 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
         owner_chat=chat.owner_chat,
         started_at=started_at,
         clock=time.time,
+        keeper=keeper,
     )
-    questions = QuestionDesk(
+    hints = QuestionDesk(
         audience=config.transport, reply=config.reply, outbox=sender, clock=time.monotonic
     )
+    questions: QuestionTaker = hints
+    if keeper is not None:
+        questions = ask_desk(
+            config,
+            keeper,
+            outbox=sender,
+            log_to=audit,
+            events=telemetry,
+            hints=hints,
+            owner_chat=chat.owner_chat,
+        )
     controls = BotControls(
         config,
         service=service,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from bot.adapters.audit import AuditLog
 from bot.adapters.status_page import exposure_warning
+from bot.app.asking import check_ask
 from bot.app.chats import check_chat
-from bot.app.models import check_model
+from bot.app.models import check_model, probe_picture
 from bot.core.settings import Config
 
 
@@ -24,6 +25,7 @@ def check(config: Config) -> list[tuple[str, str]]:
     for name in config.models:
         lines += [(topic, f"[models.{name}] {text}") for topic, text in check_model(config, name)]
     lines += check_chat(config)
+    lines += check_ask(config, probe_picture(800))
     lines.append(check_audit(config))
     if config.status.listen is not None and (exposed := exposure_warning(config.status.listen)):
         lines.append(("status", f"WARNING: {exposed}"))

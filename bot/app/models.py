@@ -1,8 +1,9 @@
 """Models: read the label table, reach the server, read the signature, wire the recogniser.
 
 Part of the wiring (``bot.app``): the one place that builds the serving, imaging and labels
-adapters for the default model and for each [models.NAME], picks TF Serving or STFS
-(``[serving] protocol``), and settles a picture input the signature cannot describe by trying.
+adapters for the default model and for each [models.NAME], picks the serving protocol from
+the registry (``[serving] protocol``, ``bot.app.protocols``), and settles a picture input the
+signature cannot describe by trying.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import requests
@@ -18,20 +18,10 @@ from PIL import Image
 
 from bot.adapters.imaging import PhotoPreparer
 from bot.adapters.labels import load_labels
-from bot.adapters.rest import Rest, detect_protocol
-from bot.adapters.stfs import STFSClient
-from bot.adapters.tfserving import TFServingClient, start_hint
+from bot.app import protocols
 from bot.core.live import LiveRecogniser, ModelSet
 from bot.core.pipeline import LabelTable, Recogniser
-from bot.core.serving import (
-    STRING_KINDS,
-    Classifier,
-    InputKind,
-    ModelInfo,
-    ModelInput,
-    ScoreReader,
-    input_advice,
-)
+from bot.core.serving import STRING, InputKind, ModelInfo, ModelInput, ServingClient
 from bot.core.settings import (
     MODEL_LABELS,
     Config,
@@ -40,21 +30,9 @@ from bot.core.settings import (
     ModelConfig,
     ServingConfig,
 )
-from bot.errors import BadPrediction, ServingError, ServingRejected, UsageError
-
-
-class ServingClient(Classifier, Protocol):
-    """What both serving adapters offer beyond ``predict``."""
-
-    protocol: str
-    public_url: str
-    scores: ScoreReader
-
-    def model_info(self) -> ModelInfo: ...
-
-    def use_input(self, kind: InputKind) -> ModelInfo: ...
-
-    def ping(self) -> None: ...
+from bot.core.signature import STRING_KINDS, input_advice
+from bot.errors import BadPrediction, ModelMismatch, ServingError, ServingRejected, UsageError
+from bot.registry import AUTO
 
 
 def read_labels(labels: LabelsConfig) -> LabelTable:
@@ -95,18 +73,8 @@ def model_config(config: Config, name: str | None) -> ModelConfig:
 
 
 def serving_client(serving: ServingConfig) -> ServingClient:
-    """TF Serving or STFS, as configured or (``auto``) as the server's answers show."""
-    session = requests.Session()
-    protocol = serving.protocol
-    if protocol == "auto":
-        hint = f"{start_hint(serving.url)}, or simple_tensorflow_serving"
-        probe = Rest(
-            serving, session=session, sleep=time.sleep, server="TF Serving", start_hint=hint
-        )
-        protocol = detect_protocol(probe)
-    if protocol == "stfs":
-        return STFSClient(serving, session=session, sleep=time.sleep)
-    return TFServingClient(serving, session=session, sleep=time.sleep)
+    """The configured protocol's client, or (``auto``) the one the server's answers show."""
+    return protocols.serving_client(serving, session=requests.Session(), sleep=time.sleep)
 
 
 def try_inputs(
@@ -146,7 +114,7 @@ def connect_model(
     client = serving_client(model.serving)
     info = client.model_info()
     if labels.from_model and info.names_output is None:
-        raise BadPrediction(
+        raise ModelMismatch(
             f'[labels] file = "model", but model {info.name!r} has no string output of class '
             "names (such as an Estimator's `classes`); give a label table"
         )
@@ -216,7 +184,7 @@ def diagnose(model: LoadedModel, images: ImagesConfig, exc: ServingError) -> Ser
     advice = input_advice(message, info.input.kind)
     if advice:
         notes.append(f"fix: {advice}")
-    if info.input.dtype == "DT_STRING":
+    if info.input.dtype == STRING:
         tried = try_inputs(model.client, images, STRING_KINDS, stop_at_first=False)
         working = [kind for kind, result in tried if result == "works"]
         if working and working[0] != info.input.kind:
@@ -259,12 +227,11 @@ def check_model(config: Config, name: str | None) -> list[tuple[str, str]]:
                 f"{labels.column!r} (e.g. 0 = {labels.names[0]})",
             )
         )
-    server = "STFS" if client.protocol == "stfs" else "TF Serving"
-    how = "auto-detected" if settings.serving.protocol == "auto" else "set in config"
+    how = "auto-detected" if settings.serving.protocol == AUTO else "set in config"
     lines.append(
         (
             "serving",
-            f"{client.public_url} ({server}, {how}): model {info.name!r} version "
+            f"{client.public_url} ({client.server}, {how}): model {info.name!r} version "
             f"{info.version} AVAILABLE (loaded: {', '.join(info.available_versions)})",
         )
     )

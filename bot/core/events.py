@@ -61,6 +61,8 @@ class Picture:
     """The sender's stable id in this chat (for limits per person); "" when unknown."""
     to_me: bool = False
     """The picture was addressed to the bot (WeCom: an @ with the photo)."""
+    ref_ids: tuple[str, ...] = ()
+    """Other ids a quote may name this message by (WeChat: its ``NewMsgId``)."""
 
     @property
     def answer_to(self) -> str:

@@ -27,6 +27,7 @@ from bot.core.answers import Answer, AnswerSource
 from bot.core.audience import Audience
 from bot.core.chat import Message, Sent, Text
 from bot.core.events import Picture
+from bot.core.keeper import PhotoKeeper
 from bot.core.names import display_name
 from bot.core.settings import ReplyConfig
 from bot.errors import BotError, ImageError, LabelError, ModelMismatch, ServingError
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 QUEUED = "answered; the reply is waiting for its turn to be sent"
 INTERRUPTED = "interrupted: the bot stopped before this picture's turn"
+QUIET = "quiet chat ([ask] quiet_chats): remembered for questions, not answered"
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,10 @@ class PictureService:
         owner_chat: str | None,
         started_at: float,
         clock: Callable[[], float],
+        keeper: PhotoKeeper | None,
     ) -> None:
         self.reply, self.audience = reply, audience
+        self._keeper = keeper
         self._grace_s = startup_grace_s
         self._source = source
         self._outbox = outbox
@@ -247,9 +251,18 @@ class PictureService:
             self._finish(pic, Outcome("failed", f"download failed: {exc}"), "失败 (下载失败)")
             return
         digest, size = hashlib.sha256(data).hexdigest(), len(data)
+        keeper = self._keeper if self._keeper and self._keeper.asks_in(pic) else None
         try:
+            if keeper is not None:  # shrunk once: remembered, and what the model is sent
+                data = keeper.shrink(data)
+                keeper.remember(pic, data, None)  # askable even if the classifier is down
+                if keeper.quiet_in(pic):
+                    self._finish(pic, Outcome("quiet", QUIET, digest, size), "已记住 (只回答提问)")
+                    return
             answerer = self._source.get(self.audience.model_for(pic))
             answer = answerer.answer(data, sender=pic.sender, rules=self.reply)
+            if keeper is not None:
+                keeper.remember(pic, data, answer.label)  # now with the classifier's hint
         except (ImageError, ServingError, LabelError, ModelMismatch) as exc:
             log.warning("picture %s not answered: %s", pic.msg_id, exc)
             self._finish(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.core.audience import Audience
 from bot.core.chat import Text
@@ -20,6 +21,14 @@ from bot.core.pictures import Apologies, Outbox
 from bot.core.settings import ReplyConfig
 
 log = logging.getLogger(__name__)
+
+
+class QuestionTaker(Protocol):
+    """Where questions go: the usage hint (``QuestionDesk``), or the ask desk with [ask]."""
+
+    def offer(self, question: Question) -> None: ...
+
+    def update(self, *, reply: ReplyConfig, audience: Audience) -> None: ...
 
 
 class QuestionDesk:

@@ -23,7 +23,6 @@ TEMPLATE_FIELDS = ("sender", "label", "probability", "topk")
 VALUE_RANGES = ("0_1", "-1_1", "0_255", "caffe")
 INPUT_MODES = ("auto", "jpeg", "tensor", "base64_text")
 SCORE_KINDS = ("auto", "probabilities", "logits")
-PROTOCOLS = ("auto", "tfserving", "stfs")
 IMAGE_FORMATS = ("jpeg", "png")
 MODEL_LABELS = "model"
 
@@ -66,8 +65,8 @@ class ServingConfig:
     url: str = setting("http://127.0.0.1:8501", "TF Serving's (or STFS's) REST address")
     protocol: str = setting(
         "auto",
-        "`tfserving`, `stfs` (Simple TensorFlow Serving) or `auto` (told apart by its answers)",
-        choices=PROTOCOLS,
+        "`auto` (told apart by their answers) or a protocol registered in `bot.registry`: "
+        "`tfserving`, `stfs` (Simple TensorFlow Serving)",
     )
     model: str = setting("resnet", "model name (TF Serving's `MODEL_NAME`)")
     timeout_s: float = setting(
@@ -250,6 +249,76 @@ MOVED_TO_CHAT = (
 there, with one warning naming the new place."""
 
 
+DEFAULT_SYSTEM_PROMPT = (
+    "你是群聊里的识图助手。请根据图片回答用户的问题: 简短 (不超过三句话), 使用提问者的语言; "
+    "看不清或不确定时直说不确定, 不要编造。"
+)
+DEFAULT_NO_PHOTO = "@{sender} 先发一张图片, 再 @我 提问 (或引用那张图片提问)。"
+DEFAULT_LIMITED = "@{sender} 提问太频繁了, 请稍后再问。"
+DEFAULT_ASK_APOLOGY = "@{sender} 抱歉, 问答服务暂时不可用, 请稍后再试。"
+
+
+@dataclass(frozen=True)
+class AskConfig:
+    """[ask]: questions about a photo, answered by a vision-language model behind an
+    OpenAI-compatible API. Off unless ``url`` is set."""
+
+    url: str | None = setting(
+        None, "OpenAI-compatible API base ending in `/v1`, e.g. Ollama's (off when unset)"
+    )
+    model: str | None = setting(None, "the vision model's name (required with `url`)")
+    api_key_env: str = setting(
+        "WECHAT_VISION_BOT_ASK_KEY",
+        "environment variable holding the API key, sent as a bearer token (unset: no key)",
+    )
+    timeout_s: float = setting(60.0, "bound on one whole answer", low=1, high=600, unit="seconds")
+    remember_s: float = setting(
+        600.0, "how long a photo can be asked about", low=10, high=86400, unit="seconds"
+    )
+    max_side_px: int = setting(
+        1024, "the photo sent is shrunk to this longer side", low=128, high=4096, unit="pixels"
+    )
+    max_answer_chars: int = setting(
+        300, "answers are cut at a sentence end to this length", low=20, high=2000, unit="chars"
+    )
+    system_prompt: str = setting(DEFAULT_SYSTEM_PROMPT, "the instructions the model gets")
+    chats: tuple[str, ...] = setting(
+        ("*",), 'where asking is on (group names or chat ids); `["*"]` = every chat answered'
+    )
+    quiet_chats: tuple[str, ...] = setting(
+        (), "chats where a photo gets no answer, only questions about it do"
+    )
+    sender_per_minute: int = setting(
+        5, "questions one person may ask a minute (all chats)", low=1, high=1000, unit="questions"
+    )
+    sender_per_day: int = setting(
+        50, "questions one person may ask a day (all chats)", low=1, high=100_000, unit="questions"
+    )
+    chat_per_minute: int = setting(
+        20, "questions one chat may ask a minute", low=1, high=1000, unit="questions"
+    )
+    include_label: bool = setting(True, "tell the model what the classifier saw, as a hint")
+    keep_text: bool = setting(False, "keep question and answer text in the audit log")
+    max_photos_per_chat: int = setting(
+        20, "photos remembered per chat", low=1, high=1000, unit="photos"
+    )
+    max_memory_bytes: int = setting(
+        32_000_000,
+        "bound on all remembered photos (shrunk JPEGs, memory only)",
+        low=1_000_000,
+        high=1_000_000_000,
+        unit="bytes",
+    )
+    no_photo: str = setting(DEFAULT_NO_PHOTO, "answer to a question with no photo to refer to")
+    limited: str = setting(DEFAULT_LIMITED, "answer once per window to someone over a limit")
+    apology: str = setting(DEFAULT_ASK_APOLOGY, "answer when the model cannot be reached")
+    api_key: str | None = secret("api_key_env")
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """[models.NAME]: a named model, with [serving] and [labels] keys of its own.
@@ -314,6 +383,7 @@ class Config:
     status: StatusConfig
     chat: ChatConfig
     transport: ChatSettings
+    ask: AskConfig
     """The configured transport's own section ([wechat], [wecom], ...), read by its adapter."""
     models: Mapping[str, ModelConfig] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
@@ -326,6 +396,7 @@ SECTIONS: dict[str, type] = {
     "images": ImagesConfig,
     "reply": ReplyConfig,
     "chat": ChatConfig,
+    "ask": AskConfig,
     "audit": AuditConfig,
     "status": StatusConfig,
 }

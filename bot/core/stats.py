@@ -24,7 +24,8 @@ from bot.core.names import display_width, normalise_name, printable
 from bot.errors import UsageError
 
 # Column order of the table and of the JSON "outcomes" object; every key is always present.
-OUTCOME_COLUMNS = ("replied", "low_confidence", "failed", "shed", "ignored", "pending")
+OUTCOME_COLUMNS = ("replied", "low_confidence", "failed", "shed", "ignored", "quiet", "pending")
+QUESTION_OUTCOMES = ("answered", "failed", "hint", "limited", "shed")
 LABELLED_OUTCOMES = frozenset({"replied", "low_confidence"})
 TOP_LABELS = 3
 
@@ -68,11 +69,32 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class QuestionRow:
+    """The columns of one question's audit row that the summary needs."""
+
+    seen_at: str
+    chat: str
+    outcome: str
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Questions:
+    """Questions about photos in the selection ([ask])."""
+
+    count: int
+    outcomes: dict[str, int]
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+
+
+@dataclass(frozen=True)
 class Report:
     since: date | None
     group: str | None
     days: tuple[Summary, ...]
     total: Summary
+    questions: Questions | None = None
 
 
 # --- decisions ------------------------------------------------------------------------
@@ -131,8 +153,23 @@ def summarise_rows(rows: Sequence[Row], *, day: str | None, group: str | None) -
     )
 
 
+def summarise_questions(rows: Sequence[QuestionRow]) -> Questions:
+    counts = Counter(row.outcome for row in rows)
+    latencies = [row.latency_ms for row in rows if row.latency_ms is not None]
+    return Questions(
+        count=len(rows),
+        outcomes={outcome: counts[outcome] for outcome in QUESTION_OUTCOMES},
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p95_ms=percentile(latencies, 95),
+    )
+
+
 def summarise(
-    rows: Iterable[Row], *, since: date | None = None, group: str | None = None
+    rows: Iterable[Row],
+    *,
+    since: date | None = None,
+    group: str | None = None,
+    questions: Iterable[QuestionRow] = (),
 ) -> Report:
     """One summary per (day, group) from ``since`` on, sorted, plus the total.
 
@@ -145,6 +182,12 @@ def summarise(
             "--group is empty: give the group name as WeChat shows it, or leave it out"
         )
     first_day = None if since is None else since.isoformat()
+    asked = [
+        q
+        for q in questions
+        if (first_day is None or q.seen_at[:10] >= first_day)
+        and (wanted is None or normalise_name(q.chat) == wanted)
+    ]
     buckets: dict[tuple[str, str], list[Row]] = {}
     selected: list[Row] = []
     for row in rows:
@@ -164,6 +207,7 @@ def summarise(
         group=wanted,
         days=days,
         total=summarise_rows(selected, day=None, group=None),
+        questions=summarise_questions(asked) if asked else None,
     )
 
 
@@ -197,7 +241,8 @@ def render_text(report: Report) -> str:
     if not report.days:
         where = f" since {report.since.isoformat()}" if report.since else ""
         where += f' in group "{printable(report.group)}"' if report.group is not None else ""
-        return f"no pictures{where}\n"
+        extra = "" if report.questions is None else _questions_line(report.questions) + "\n"
+        return f"no pictures{where}\n" + extra
     table = [_HEADER] + [_cells(s) for s in report.days] + [_cells(report.total)]
     table = [[printable(cell) for cell in line] for line in table]
     widths = [max(display_width(line[i]) for line in table) for i in range(len(_HEADER))]
@@ -208,7 +253,17 @@ def render_text(report: Report) -> str:
             pad = " " * (widths[i] - display_width(cell))
             padded.append(cell + pad if i in _LEFT_ALIGNED else pad + cell)
         lines.append("  ".join(padded).rstrip())
+    if report.questions is not None:
+        lines.append(_questions_line(report.questions))
     return "\n".join(lines) + "\n"
+
+
+def _questions_line(q: Questions) -> str:
+    parts = ", ".join(f"{outcome} {q.outcomes[outcome]}" for outcome in QUESTION_OUTCOMES)
+    return (
+        f"questions: {q.count} ({parts}); p50 {_ms(q.latency_p50_ms)} ms, "
+        f"p95 {_ms(q.latency_p95_ms)} ms"
+    )
 
 
 def _summary_json(summary: Summary) -> dict[str, object]:
@@ -231,5 +286,15 @@ def render_json(report: Report) -> str:
         "group": report.group,
         "days": [_summary_json(s) for s in report.days],
         "total": _summary_json(report.total),
+        "questions": None
+        if report.questions is None
+        else {
+            "count": report.questions.count,
+            "outcomes": report.questions.outcomes,
+            "latency_ms": {
+                "p50": report.questions.latency_p50_ms,
+                "p95": report.questions.latency_p95_ms,
+            },
+        },
     }
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from bot.adapters.imaging import PhotoPreparer, load_upright_rgb
-from bot.core.serving import InputSpec, JpegPayload, TensorPayload
+from bot.core.serving import DType, InputSpec, JpegPayload, TensorPayload
 from bot.core.settings import ImagesConfig
 from bot.errors import ImageError
 from tests import gallery
 
-JPEG_SPEC = InputSpec("jpeg", "image_bytes", "DT_STRING")
+JPEG_SPEC = InputSpec("jpeg", "image_bytes", "string")
 LIMITS = ImagesConfig()
 
 
@@ -252,15 +252,15 @@ def test_decompression_bomb_is_refused_quickly() -> None:
 @pytest.mark.parametrize(
     "value_range,dtype,expected",
     [
-        ("0_1", "DT_FLOAT", (1.0, 0.0, 0.4)),
-        ("-1_1", "DT_FLOAT", (1.0, -1.0, 102 / 127.5 - 1)),
-        ("0_255", "DT_FLOAT", (255.0, 0.0, 102.0)),
-        ("caffe", "DT_FLOAT", (102 - 103.939, 0 - 116.779, 255 - 123.68)),  # BGR order
-        ("0_1", "DT_UINT8", (255, 0, 102)),
+        ("0_1", "float32", (1.0, 0.0, 0.4)),
+        ("-1_1", "float32", (1.0, -1.0, 102 / 127.5 - 1)),
+        ("0_255", "float32", (255.0, 0.0, 102.0)),
+        ("caffe", "float32", (102 - 103.939, 0 - 116.779, 255 - 123.68)),  # BGR order
+        ("0_1", "uint8", (255, 0, 102)),
     ],
 )
 def test_tensor_models_get_the_configured_value_range(
-    value_range: str, dtype: str, expected: tuple[float, float, float]
+    value_range: str, dtype: DType, expected: tuple[float, float, float]
 ) -> None:
     img = Image.new("RGB", (50, 40), (255, 0, 102))
     spec = InputSpec("tensor", "input_1", dtype, 8, 6, value_range)

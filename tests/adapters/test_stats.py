@@ -19,11 +19,13 @@ from bot.core.names import display_width
 from bot.core.pictures import Outcome
 from bot.core.stats import (
     OUTCOME_COLUMNS,
+    QuestionRow,
     Report,
     Row,
     Summary,
     parse_since,
     percentile,
+    render_json,
     render_text,
     summarise,
 )
@@ -255,18 +257,18 @@ def test_group_that_matches_nothing_gives_an_empty_selection() -> None:
 
 def test_text_table_aligns_columns_under_wide_chinese_names() -> None:
     expected = (
-        "day         group   pictures  replied  low_confidence  failed  shed  ignored  pending"
-        "  p50_ms  p95_ms  top_labels               models\n"
-        "2026-11-20  Team A         1        0               0       0     1        0        0"
-        "       -       -  -                        -\n"
-        "2026-11-20  家庭群         4        2               1       1     0        0        0"
-        "     200     300  金鱼 2, 虎鲨 1           resnet 3\n"
-        "2026-11-21  Team A         2        1               0       0     0        0        1"
-        "      50      50  tench 1                  dogs 1\n"
-        "2026-11-21  家庭群         1        0               0       0     0        1        0"
-        "       -       -  -                        -\n"
-        "total                      8        3               1       1     1        1        1"
-        "     100     300  金鱼 2, tench 1, 虎鲨 1  resnet 3, dogs 1\n"
+        "day         group   pictures  replied  low_confidence  failed  shed  ignored  quiet"
+        "  pending  p50_ms  p95_ms  top_labels               models\n"
+        "2026-11-20  Team A         1        0               0       0     1        0      0"
+        "        0       -       -  -                        -\n"
+        "2026-11-20  家庭群         4        2               1       1     0        0      0"
+        "        0     200     300  金鱼 2, 虎鲨 1           resnet 3\n"
+        "2026-11-21  Team A         2        1               0       0     0        0      0"
+        "        1      50      50  tench 1                  dogs 1\n"
+        "2026-11-21  家庭群         1        0               0       0     0        1      0"
+        "        0       -       -  -                        -\n"
+        "total                      8        3               1       1     1        1      0"
+        "        1     100     300  金鱼 2, tench 1, 虎鲨 1  resnet 3, dogs 1\n"
     )
     assert render_text(summarise(rows_of(PICTURES))) == expected
 
@@ -312,7 +314,8 @@ def test_stats_json_has_since_group_days_and_total(
     doc = json.loads(raw)
     assert code == 0
     assert "家庭群" in raw  # ensure_ascii=False: readable as is
-    assert list(doc) == ["since", "group", "days", "total"]
+    assert list(doc) == ["since", "group", "days", "total", "questions"]
+    assert doc["questions"] is None  # no [ask] questions in this log
     assert (doc["since"], doc["group"]) == (None, "家庭群")
     assert doc["days"][0] == {
         "day": "2026-11-20",
@@ -429,3 +432,23 @@ def test_stats_never_changes_the_audit_database(
     before = hashlib.sha256(audit_path.read_bytes()).hexdigest()
     assert main(["--config", str(config), "stats"]) == 0
     assert hashlib.sha256(audit_path.read_bytes()).hexdigest() == before
+
+
+def test_questions_are_counted_with_their_latency_in_both_renderings() -> None:
+    asked = [
+        QuestionRow("2026-11-20T10:00:00.000+08:00", FAMILY, "answered", 1200.0),
+        QuestionRow("2026-11-20T10:01:00.000+08:00", FAMILY, "answered", 3400.0),
+        QuestionRow("2026-11-20T10:02:00.000+08:00", FAMILY, "hint"),
+        QuestionRow("2026-11-20T10:03:00.000+08:00", TEAM, "limited"),
+    ]
+    report = summarise(rows_of(PICTURES), group=FAMILY, questions=asked)
+
+    assert render_text(report).splitlines()[-1] == (
+        "questions: 3 (answered 2, failed 0, hint 1, limited 0, shed 0); p50 1200 ms, p95 3400 ms"
+    )
+    doc = json.loads(render_json(report))
+    assert doc["questions"] == {
+        "count": 3,
+        "outcomes": {"answered": 2, "failed": 0, "hint": 1, "limited": 0, "shed": 0},
+        "latency_ms": {"p50": 1200.0, "p95": 3400.0},
+    }

@@ -11,12 +11,12 @@ import pytest
 import requests
 
 from bot.adapters.imaging import PhotoPreparer
-from bot.adapters.rest import Rest, detect_protocol
 from bot.adapters.stfs import STFSClient
+from bot.app.protocols import detect
 from bot.cli import main
 from bot.core.serving import ModelInput
 from bot.core.settings import ImagesConfig, ServingConfig
-from bot.errors import BadPrediction, ServingRejected
+from bot.errors import ModelMismatch, ServingRejected
 from tests import gallery
 from tests.fakes.stfs import FakeSTFS
 from tests.fakes.tfserving import (
@@ -104,24 +104,18 @@ def test_auto_protocol_and_auto_input_find_stfs_and_base64_text(
 
 
 def test_protocol_detection_tells_the_servers_apart() -> None:
-    def detect(url: str, **overrides: object) -> str:
-        rest = Rest(
-            settings(url, **overrides),
-            session=requests.Session(),
-            sleep=time.sleep,
-            server="TF Serving",
-            start_hint="",
-        )
-        return detect_protocol(rest)
+    def detected(url: str, **overrides: object) -> str:
+        serving = settings(url, **overrides)
+        return detect(serving, session=requests.Session(), sleep=time.sleep).name
 
     with FakeTFServing(ModelSpec(name="default")) as tfs:
-        assert detect(tfs.url) == "tfserving"
-        assert detect(tfs.url, model="missing") == "tfserving"
+        assert detected(tfs.url) == "tfserving"
+        assert detected(tfs.url, model="missing") == "tfserving"
     with FakeSTFS(seed000_spec(), enable_auth=True) as srv:
-        assert detect(srv.url) == "stfs"  # its 401 page
-        assert detect(srv.url, model="missing", username="admin", password="admin") == "stfs"
+        assert detected(srv.url) == "stfs"  # its 401 page
+        assert detected(srv.url, model="missing", username="admin", password="admin") == "stfs"
     with FakeSTFS(seed000_spec(tf2=True), init_op_first=True) as broken:
-        assert detect(broken.url) == "stfs"
+        assert detected(broken.url) == "stfs"
 
 
 def test_html_500_becomes_a_clear_error_and_check_finds_the_input_that_works(
@@ -153,16 +147,19 @@ def test_basic_auth_is_sent_and_a_401_says_what_to_set(
     assert capsys.readouterr().out.split("\t")[1] == "寻血猎犬"
 
 
-def test_unknown_model_and_unknown_version_are_clear(stfs: FakeSTFS) -> None:
-    with pytest.raises(ServingRejected, match="has no model 'dogs'; set \\[serving\\] model"):
+def test_unknown_model_and_unknown_version_do_not_fit_the_config_and_say_what_to_set(
+    stfs: FakeSTFS,
+) -> None:
+    # STFS answers both with a 200: no invented status code, a ModelMismatch (not retried)
+    with pytest.raises(ModelMismatch, match="has no model 'dogs'; set \\[serving\\] model"):
         client_for(stfs.url, model="dogs").model_info()
-    with pytest.raises(ServingRejected, match="it has versions 1"):
+    with pytest.raises(ModelMismatch, match="it has versions 1"):
         client_for(stfs.url, version=2).model_info()
 
 
 def test_string_outputs_cannot_be_served_by_stfs_so_discovery_says_so() -> None:
     spec = named_classes_spec(name="default", input_kind="base64_text", input_alias="image")
-    with FakeSTFS(spec) as srv, pytest.raises(BadPrediction, match="cannot write string"):
+    with FakeSTFS(spec) as srv, pytest.raises(ModelMismatch, match="cannot write string"):
         client_for(srv.url).model_info()
 
 

@@ -55,7 +55,7 @@ def test_official_resnet_signature_is_read_as_jpeg_input_with_1001_classes(
     assert (info.input.kind, info.input.alias, info.input.dtype) == (
         "jpeg",
         "image_bytes",
-        "DT_STRING",
+        "string",
     )
     assert (info.output, info.num_classes, info.version) == ("probabilities", 1001, "1")
 

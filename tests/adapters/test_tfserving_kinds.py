@@ -14,7 +14,7 @@ import requests
 from bot.adapters.imaging import PhotoPreparer
 from bot.adapters.tfserving import TFServingClient
 from bot.cli import main
-from bot.core.serving import judge_scores, softmax
+from bot.core.scores import judge_scores, softmax
 from bot.core.settings import ImagesConfig, ServingConfig
 from bot.errors import BadPrediction
 from tests import gallery

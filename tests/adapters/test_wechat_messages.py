@@ -282,7 +282,10 @@ def group_text(text: str, *, is_at: bool) -> dict[str, Any]:
 
 def test_a_group_text_that_mentions_the_account_is_a_question() -> None:
     question = question_from_itchat(
-        group_text("@识图机器人\u2005这是什么品种?", is_at=True), me=ME, name_of=no_name
+        group_text("@识图机器人\u2005这是什么品种?", is_at=True),
+        me=ME,
+        my_names=("识图机器人",),
+        name_of=no_name,
     )
 
     assert question is not None
@@ -292,15 +295,55 @@ def test_a_group_text_that_mentions_the_account_is_a_question() -> None:
         "小明",
         MEMBER,
     )
-    assert (question.text, question.msg_id, question.created_at) == (
-        "@识图机器人\u2005这是什么品种?",
+    assert (question.text, question.msg_id, question.created_at, question.quotes) == (
+        "这是什么品种?",  # the bot's own mention is no part of the question
         MSG_ID,
         float(CREATED),
+        None,
     )
 
 
 def test_a_group_text_without_a_mention_is_no_question() -> None:
-    assert question_from_itchat(group_text("大家好", is_at=False), me=ME, name_of=no_name) is None
+    text = group_text("大家好", is_at=False)
+    assert question_from_itchat(text, me=ME, my_names=("识图机器人",), name_of=no_name) is None
+
+
+QUOTE_XML = (
+    '<?xml version="1.0"?>\n<msg>\n<appmsg appid="" sdkver="0"><title>@识图机器人\u2005这只狗'
+    "是什么品种?</title><des></des><type>57</type><url></url><refermsg><type>3</type>"
+    "<svrid>4651846021454894322</svrid><fromusr>@@room</fromusr><chatusr>wxid_a</chatusr>"
+    "<displayname>小红</displayname><content>&lt;msg&gt;&lt;img /&gt;&lt;/msg&gt;</content>"
+    "</refermsg></appmsg><fromusername>wxid_b</fromusername></msg>"
+)
+
+
+def test_a_quote_that_mentions_the_account_asks_about_the_quoted_message() -> None:
+    msg = raw(
+        MsgType=49,
+        AppMsgType=57,
+        Type="Sharing",
+        Text="",
+        Content=QUOTE_XML,
+        FromUserName=ROOM,
+        ActualUserName=MEMBER,
+        ActualNickName="小明",
+        IsAt=True,
+        User=room(),
+    )
+    question = question_from_itchat(msg, me=ME, my_names=("识图机器人",), name_of=no_name)
+
+    assert question is not None
+    assert (question.text, question.quotes) == ("这只狗是什么品种?", "4651846021454894322")
+
+
+def test_a_picture_can_be_quoted_by_its_new_msg_id() -> None:
+    pic = picture_from_itchat(
+        raw(FromUserName=ROOM, ActualUserName=MEMBER, User=room()),
+        me=ME,
+        source=FakePictureSource(),
+        name_of=no_name,
+    )
+    assert pic is not None and pic.ref_ids == (str(NEW_MSG_ID),)
 
 
 def test_a_millisecond_create_time_is_read_as_milliseconds() -> None:

@@ -20,10 +20,12 @@ from bot.adapters.wecom.transport import WeComConfig
 from bot.core.answers import Answer, AnswerSource
 from bot.core.audience import Audience
 from bot.core.events import Picture
+from bot.core.keeper import PhotoKeeper
 from bot.core.live import LiveRecogniser, ModelSet
+from bot.core.photos import PhotoMemory
 from bot.core.pictures import PictureService, model_share
 from bot.core.pipeline import LabelTable, Recogniser
-from bot.core.settings import DEFAULT_APOLOGY, ReplyConfig
+from bot.core.settings import DEFAULT_APOLOGY, AskConfig, ReplyConfig
 from bot.errors import DownloadFailed, ServingUnavailable
 from tests.core.fakes import (
     WAIT_S,
@@ -99,6 +101,7 @@ def make_bench() -> Iterator[MakeBench]:
         clock: FakeClock | None = None,
         audit: FakeAuditStore | None = None,
         per_model_workers: int | None = None,
+        keeper: PhotoKeeper | None = None,
     ) -> Bench:
         outbox = outbox or FakeOutbox()
         audit = audit or FakeAuditStore()
@@ -119,6 +122,7 @@ def make_bench() -> Iterator[MakeBench]:
             owner_chat=owner_chat,
             started_at=STARTED,
             clock=clock,
+            keeper=keeper,
         )
         built.append(service)
         return Bench(service, outbox, audit, events, clock, pause)
@@ -693,3 +697,40 @@ def test_a_hung_model_leaves_a_worker_to_the_chats_of_another_model(
 
 def test_one_model_may_use_every_worker() -> None:
     assert [model_share(4, 1), model_share(4, 2), model_share(1, 3)] == [4, 3, 1]
+
+
+def asking_keeper(**ask: object) -> PhotoKeeper:
+    settings = AskConfig(url="http://127.0.0.1:9/v1", model="vl", **ask)  # type: ignore[arg-type]
+    memory = PhotoMemory(remember_s=600.0, max_per_chat=5, max_bytes=10**6, clock=lambda: 1e10)
+    return PhotoKeeper(settings=settings, memory=memory, shrink=lambda data, side: data[:side])
+
+
+def test_a_photo_in_a_quiet_chat_is_remembered_and_audited_but_not_answered(
+    make_bench: MakeBench,
+) -> None:
+    keeper = asking_keeper(quiet_chats=("家庭群",))
+    source = FakeRecogniserSource()
+    bench = make_bench(keeper=keeper, source=source)
+    offer_one(bench, picture("m1", data=b"a cat", created_at=1e10))
+
+    assert bench.outbox.texts_to(FAMILY) == []
+    when = f"{datetime.fromtimestamp(1e10):%Y-%m-%d %H:%M:%S}"
+    assert bench.outbox.texts_to(OWNER) == [
+        f"[{when}] 家庭群 @小明: 一张图片 → 已记住 (只回答提问)"
+    ]
+    assert bench.audit.rows["m1"].outcome == "quiet"
+    assert source.asked == []  # no model is asked about a quiet chat's photo
+    found = keeper.memory.find(chat_id=FAMILY, sender_id="", quotes="m1")
+    assert found is not None and found.jpeg == b"a cat"
+
+
+def test_a_photo_where_asking_is_on_is_answered_and_remembered_with_its_label(
+    make_bench: MakeBench,
+) -> None:
+    keeper = asking_keeper()
+    bench = make_bench(keeper=keeper)
+    offer_one(bench, picture("m1", data=b"a cat", created_at=1e10))
+
+    assert bench.outbox.texts_to(FAMILY) == [CAT_REPLY]
+    found = keeper.memory.find(chat_id=FAMILY, sender_id="", quotes="m1")
+    assert found is not None and found.label == "猫"

@@ -125,7 +125,7 @@ class WeChatChat:
         (state_dir / QR_FILE).unlink(missing_ok=True)
 
     def _register(self, core: Any, on_event: EventHandler) -> None:
-        from itchat.content import PICTURE, TEXT
+        from itchat.content import PICTURE, SHARING, TEXT
 
         pictures = _Pictures(core, self._downloader)
 
@@ -151,8 +151,11 @@ class WeChatChat:
 
         def group_text(msg: Mapping[str, Any]) -> None:
             try:
+                room_self = (msg.get("User") or {}).get("Self") or {}
+                nick = html.unescape(str(core.storageClass.nickName or ""))
+                names = (html.unescape(str(room_self.get("DisplayName") or "")), nick)
                 question = question_from_itchat(
-                    msg, me=str(core.storageClass.userName), name_of=pictures.name
+                    msg, me=str(core.storageClass.userName), my_names=names, name_of=pictures.name
                 )
                 if question is not None:
                     on_event(question)
@@ -161,7 +164,7 @@ class WeChatChat:
 
         core.msg_register(PICTURE, isFriendChat=True, isGroupChat=True)(picture)
         core.msg_register(TEXT, isFriendChat=True)(text)
-        core.msg_register(TEXT, isGroupChat=True)(group_text)
+        core.msg_register([TEXT, SHARING], isGroupChat=True)(group_text)
 
     def resolve_targets(self, wanted: tuple[str, ...]) -> list[str]:
         """Report how the configured group names match this account's groups."""

@@ -7,6 +7,7 @@ No other module knows itchat's keys (``ActualNickName``, ``MsgType``, ...).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -52,6 +53,7 @@ def picture_from_itchat(
     new_msg_id = str(msg.get("NewMsgId") or msg_id)
     what = f"picture {msg_id}"
     return Picture(
+        ref_ids=(str(msg.get("NewMsgId") or ""),),
         msg_id=msg_id,
         chat_id=chat_id,
         chat_name=html.unescape(str(user.get("NickName") or "")),
@@ -68,12 +70,29 @@ def picture_from_itchat(
 MAX_QUESTION_CHARS = 2000
 
 
+QUOTE_APP_TYPE = 57  # 引用: MsgType 49 whose <refermsg> names the quoted message
+MAX_QUOTE_XML = 20_000
+_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+_SVRID = re.compile(r"<refermsg>.*?<svrid>\s*(\d{1,20})\s*</svrid>", re.S)
+
+
 def question_from_itchat(
-    msg: Mapping[str, Any], *, me: str, name_of: Callable[[str], str]
+    msg: Mapping[str, Any], *, me: str, my_names: tuple[str, ...], name_of: Callable[[str], str]
 ) -> Question | None:
-    """A group text that @-mentions this account (itchat's ``IsAt``); None for any other."""
+    """A group text, or a quote (引用), that @-mentions this account (itchat's ``IsAt``); None
+    for any other. The mention of the bot itself is taken out of the question."""
     from_user, to_user = str(msg.get("FromUserName", "")), str(msg.get("ToUserName", ""))
     if not msg.get("IsAt") or not (from_user.startswith("@@") or to_user.startswith("@@")):
+        return None
+    quotes = None
+    if msg.get("Type") == "Text":
+        text = str(msg.get("Text") or "")
+    elif msg.get("Type") == "Sharing" and msg.get("AppMsgType") == QUOTE_APP_TYPE:
+        xml = str(msg.get("Content") or "")[:MAX_QUOTE_XML]
+        title, svrid = _TITLE.search(xml), _SVRID.search(xml)
+        text = title.group(1) if title else ""
+        quotes = svrid.group(1) if svrid else None
+    else:
         return None
     actual, sender = _group_sender(msg, name_of)
     return Question(
@@ -84,9 +103,17 @@ def question_from_itchat(
         is_group=True,
         from_self=actual == me or from_user == me,
         created_at=peer_time(msg.get("CreateTime")),
-        text=html.unescape(str(msg.get("Text") or ""))[:MAX_QUESTION_CHARS],
+        text=without_mentions(html.unescape(text), my_names)[:MAX_QUESTION_CHARS],
+        quotes=quotes,
         sender_id=actual,
     )
+
+
+def without_mentions(text: str, names: tuple[str, ...]) -> str:
+    """``text`` without "@name" of the bot's own names (followed by U+2005 or a space)."""
+    for name in filter(None, names):
+        text = re.sub("@" + re.escape(name) + "(\u2005| |$)", " ", text)
+    return " ".join(text.split())
 
 
 def _group_sender(msg: Mapping[str, Any], name_of: Callable[[str], str]) -> tuple[str, str]:
