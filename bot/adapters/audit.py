@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS pictures (
     outcome     TEXT NOT NULL,
     reason      TEXT NOT NULL DEFAULT '',
     kind        TEXT,
-    detail      TEXT
+    detail      TEXT,
+    model_key   TEXT
 );
 CREATE INDEX IF NOT EXISTS pictures_seen_at ON pictures (seen_at);
 CREATE TABLE IF NOT EXISTS questions (
@@ -74,7 +75,11 @@ CREATE TABLE IF NOT EXISTS questions (
 );
 CREATE INDEX IF NOT EXISTS questions_seen_at ON questions (seen_at);
 """
-ADDED_COLUMNS = (("kind", "TEXT"), ("detail", "TEXT"))  # a log written by an older version
+ADDED_COLUMNS = (
+    ("kind", "TEXT"),
+    ("detail", "TEXT"),
+    ("model_key", "TEXT"),
+)  # a log written by an older version
 
 
 _FIX = "free disk space, or make its folder writable, or set [audit] path"
@@ -225,7 +230,7 @@ class AuditLog:
             self._write(
                 "UPDATE pictures SET sent_at=COALESCE(?, sent_at), outcome=?, reason=?, sha256=?, "
                 "size_bytes=?, label=?, probability=?, model=?, version=?, latency_ms=?, "
-                "kind=?, detail=? WHERE msg_id=?",
+                "kind=?, detail=?, model_key=? WHERE msg_id=?",
                 (
                     None if result.outcome == "pending" else _now(),
                     result.outcome,
@@ -239,6 +244,7 @@ class AuditLog:
                     result.latency_ms,
                     result.kind,
                     result.detail or None,
+                    result.model_key,
                     msg_id,
                 ),
             )

@@ -56,6 +56,9 @@ class Outcome:
     """What kind of answer: "classify", "detect", "ask"; None when nothing answered."""
     detail: str = ""
     """The answer's own account: top-k guesses, counts per class."""
+    model_key: str | None = None
+    """Which configured model answered: a ``[models.NAME]`` key, or "" for the default
+    ``[serving]`` (two servers' models both called "default" are told apart)."""
 
 
 def screen(
@@ -273,7 +276,10 @@ class PictureService:
                 self._maybe_apologise(pic)
             return
         del data  # the photo is not kept a moment longer than needed
-        self._reply(pic, answer, _outcome(answer, digest, size))
+        outcome = replace(
+            _outcome(answer, digest, size), model_key=self.audience.model_for(pic) or ""
+        )
+        self._reply(pic, answer, outcome)
 
     def _reply(self, pic: Picture, answer: Answer, outcome: Outcome) -> None:
         """Keep the answer in the audit row now (the reply may wait for its turn in the paced

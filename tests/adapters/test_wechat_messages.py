@@ -354,3 +354,17 @@ def test_a_millisecond_create_time_is_read_as_milliseconds() -> None:
         name_of=no_name,
     )
     assert pic is not None and pic.created_at == float(CREATED)
+
+
+def test_two_pictures_without_a_msg_id_are_two_pictures() -> None:
+    found = [
+        picture_from_itchat(
+            raw(MsgId="", NewMsgId=0, FromUserName=ROOM, ActualUserName=MEMBER, User=room()),
+            me=ME,
+            source=FakePictureSource(),
+            name_of=no_name,
+        )
+        for _ in range(2)
+    ]
+    ids = [pic.msg_id for pic in found if pic is not None]
+    assert len(set(ids)) == 2 and all(i.startswith("no-msgid-") for i in ids)

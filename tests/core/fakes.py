@@ -129,6 +129,7 @@ class AuditRow:
     model: str | None = None
     version: str | None = None
     latency_ms: float | None = None
+    model_key: str | None = None
     outcomes: list[str] = field(default_factory=list)
     """Every outcome the row went through, in order (the SQLite log keeps only the last)."""
 
@@ -173,6 +174,7 @@ class FakeAuditStore(_Watched):
                 model=result.model,
                 version=result.version,
                 latency_ms=result.latency_ms,
+                model_key=result.model_key,
                 outcomes=[*row.outcomes, result.outcome],
             )
             self._changed.notify_all()

@@ -596,6 +596,8 @@ def test_group_model_routes_the_picture_to_its_named_model(make_bench: MakeBench
         "@小明\u2005让我猜猜,你发的这张图片有 90.0% 的概率是: 柯基"
     ]
     assert (bench.audit.rows["m1"].model, bench.audit.rows["m2"].model) == ("dogs", "resnet")
+    # The [models.NAME] key as well as the server's name: "" is the default [serving].
+    assert (bench.audit.rows["m1"].model_key, bench.audit.rows["m2"].model_key) == ("dogs", "")
 
 
 def test_group_model_reaches_the_named_model_of_a_model_set(make_bench: MakeBench) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -49,8 +50,8 @@ def picture_from_itchat(
         chat_id = to_user if from_user == me else from_user
         actual, sender = from_user, str(user.get("RemarkName") or user.get("NickName") or "")
         from_self = from_user == me
-    msg_id = str(msg.get("MsgId", ""))
-    new_msg_id = str(msg.get("NewMsgId") or msg_id)
+    msg_id = str(msg.get("MsgId") or "") or _no_msg_id(msg)
+    new_msg_id = str(msg.get("NewMsgId") or msg.get("MsgId") or "")
     what = f"picture {msg_id}"
     return Picture(
         ref_ids=(str(msg.get("NewMsgId") or ""),),
@@ -114,6 +115,12 @@ def without_mentions(text: str, names: tuple[str, ...]) -> str:
     for name in filter(None, names):
         text = re.sub("@" + re.escape(name) + "(\u2005| |$)", " ", text)
     return " ".join(text.split())
+
+
+def _no_msg_id(msg: Mapping[str, Any]) -> str:
+    """An id for a message WeChat sent without a MsgId: its NewMsgId, else one of its own, so
+    two such pictures are two pictures (neither can be told apart from a replay of itself)."""
+    return str(msg.get("NewMsgId") or "") or f"no-msgid-{uuid.uuid4().hex}"
 
 
 def _group_sender(msg: Mapping[str, Any], name_of: Callable[[str], str]) -> tuple[str, str]:
