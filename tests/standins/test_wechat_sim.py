@@ -24,7 +24,7 @@ from typing import Any
 import itchat
 import itchat.config
 import pytest
-from itchat.content import PICTURE, TEXT
+from itchat.content import PICTURE, SHARING, TEXT
 from PIL import Image
 
 from tests.fakes.wechat_sim import SentMessage, WeChatSimulator, image_size
@@ -617,3 +617,21 @@ def test_hot_reload_in_a_new_process_resumes_without_qr(
     assert sim.count_requests("jslogin") == 1 and sim.logins == 1
     [sent] = sim.wait_for_sent(lambda s: s.content == "from the child")
     assert isinstance(sent, SentMessage) and sent.to_nickname == FAMILY
+
+
+def test_a_quote_of_a_picture_names_it_by_new_msg_id_and_is_at_when_it_mentions_the_bot(
+    sim: WeChatSimulator, bots: Callable[..., Bot]
+) -> None:
+    bot = bots()
+    bot.core.msg_register(SHARING, isGroupChat=True)(bot.received.put)
+    bot.start()
+    photo_id = sim.post_picture(FAMILY, "小红", jpeg(16, 16))
+    photo = bot.next_msg()
+    sim.post_quote(FAMILY, "小明", f"@{sim.me}\u2005这是什么品种?", photo_id)
+
+    quote = bot.next_msg()
+    assert (quote["Type"], quote["MsgType"], quote["AppMsgType"]) == ("Sharing", 49, 57)
+    assert quote["IsAt"] is True  # itchat's own test: "@<bot>\u2005" in the content
+    assert f"<svrid>{photo['NewMsgId']}</svrid>" in quote["Content"]
+    assert f"<title>@{sim.me}\u2005这是什么品种?</title>" in quote["Content"]
+    assert quote["ActualNickName"] == "小明"

@@ -92,6 +92,7 @@ class _Msg:
     image: bytes | None
     create_time: int
     mangle: tuple[tuple[str, object], ...] = ()  # AddMsgList keys replaced (MISSING: removed)
+    quotes: int | None = None  # a quote (MsgType 49, AppMsgType 57): the quoted NewMsgId
 
 
 def _escape(text: str) -> str:

@@ -17,6 +17,12 @@ from tests.fakes.wechat_sim.models import (
 )
 from tests.fakes.wechat_sim.wire import _base, _js, _json, _Request, _Response
 
+QUOTE_APP_TYPE = 57  # 引用: a quote of an earlier message
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
 
 class _Sync(_SimCore):
     """Message queue and sync endpoints of :class:`WeChatSimulator`."""
@@ -97,6 +103,23 @@ class _Sync(_SimCore):
             self._append(
                 _Msg(self._seq, mid, int(mid), 1, chat, peer, sender, text, None, int(time.time()))
             )
+            return mid
+
+    def post_quote(self, group: str, sender: str, text: str, quoted_msg_id: str) -> str:
+        """Queue a quote (引用: MsgType 49, AppMsgType 57) of an earlier message in ``group``:
+        ``text`` is what the sender wrote (its <title>); <refermsg><svrid> names the quoted
+        message by its NewMsgId, as the phone writes it. Returns the quote's MsgId."""
+        with self._cond:
+            chat, peer = self._resolve_chat(group, sender, False)
+            quoted = next(m for m in reversed(self._messages) if m.msg_id == quoted_msg_id)
+            mid = self._new_msg_id()
+            self._seq += 1
+            self._append(
+                _Msg(
+                    self._seq, mid, int(mid), 49, chat, peer, sender, text, None,
+                    int(time.time()), quotes=quoted.new_msg_id,
+                )
+            )  # fmt: skip
             return mid
 
     def redeliver(self, msg_id: str) -> None:
@@ -202,6 +225,17 @@ class _Sync(_SimCore):
                     f'md5="{md5}" />\n\t<platform_signature></platform_signature>\n'
                     "\t<imgdatahash></imgdatahash>\n</msg>\n"
                 )
+            content = prefix + _escape(xml)
+        elif m.quotes is not None:
+            app_type = QUOTE_APP_TYPE
+            xml = (
+                '<?xml version="1.0"?>\n<msg>\n<appmsg appid="" sdkver="0">'
+                f"<title>{_xml(m.text)}</title><des></des><type>57</type><url></url>"
+                f"<refermsg><type>3</type><svrid>{m.quotes}</svrid><fromusr>{to_user}</fromusr>"
+                f"<chatusr>{from_user}</chatusr><displayname></displayname>"
+                "<content>&lt;msg&gt;&lt;img /&gt;&lt;/msg&gt;</content></refermsg>"
+                f"</appmsg><fromusername>{from_user}</fromusername></msg>"
+            )
             content = prefix + _escape(xml)
         else:
             content = prefix + _escape(m.text)
