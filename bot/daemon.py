@@ -11,6 +11,7 @@ import time
 from types import FrameType
 from typing import TextIO
 
+from bot.adapters.audit import AuditLog
 from bot.adapters.status_page import exposure_warning
 from bot.adapters.telemetry import Telemetry
 from bot.app import bot as app
@@ -19,6 +20,9 @@ from bot.core.settings import Config
 from bot.errors import BotError, ServingError, ServingUnavailable
 
 log = logging.getLogger(__name__)
+
+
+PURGE_EVERY_S = 86_400.0
 
 
 def _probe_loop(
@@ -32,6 +36,15 @@ def _probe_loop(
         except BotError as exc:
             telemetry.serving_failed(str(exc).splitlines()[0])
         stop.wait(interval_s)
+
+
+def _purge_loop(audit: AuditLog, keep_days: int, stop: threading.Event) -> None:
+    """Retention: rows older than ``[audit] keep_days`` go at start and then daily."""
+    while not stop.is_set():
+        gone = audit.purge(keep_days)
+        if gone:
+            log.info("audit log: %d rows older than %d days deleted", gone, keep_days)
+        stop.wait(PURGE_EVERY_S)
 
 
 def _first_contact(bot: app.Bot, out: TextIO) -> None:
@@ -79,6 +92,12 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
             name="serving-probe",
             daemon=True,
             args=(bot.source, bot.telemetry, config.status.probe_interval_s, stop_probe),
+        ).start()
+        threading.Thread(
+            target=_purge_loop,
+            name="audit-retention",
+            daemon=True,
+            args=(bot.audit, config.audit.keep_days, stop_probe),
         ).start()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:

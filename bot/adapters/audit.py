@@ -22,7 +22,7 @@ import logging
 import os
 import sqlite3
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bot.core.askdesk import QuestionRow
@@ -249,6 +249,42 @@ class AuditLog:
                 ),
             )
 
+    def purge(self, keep_days: int) -> int:
+        """Delete rows (pictures and questions) seen more than ``keep_days`` ago; 0 keeps all.
+        Returns how many went. A log that cannot be written now is purged next time."""
+        if keep_days <= 0:
+            return 0
+        cutoff = (datetime.now().astimezone() - timedelta(days=keep_days)).date().isoformat()
+        return self._delete("seen_at < ?", (cutoff,), f"rows before {cutoff}")
+
+    def forget(self, sender: str) -> int:
+        """Delete every row of one person (by the name the log holds), for the day someone
+        asks; returns how many went."""
+        return self._delete("sender = ?", (sender,), "one person's rows")
+
+    def _delete(self, where: str, params: tuple[str, ...], what: str) -> int:
+        with self._lock:
+            if self._closed:
+                return 0
+            try:
+                gone = self._db.execute(f"DELETE FROM pictures WHERE {where}", params).rowcount
+                gone += self._db.execute(f"DELETE FROM questions WHERE {where}", params).rowcount
+            except sqlite3.Error as exc:
+                log.warning("could not delete %s from the audit log %s: %s", what, self.path, exc)
+                return 0
+            return gone
+
+    def span(self) -> tuple[int, str | None]:
+        """(rows, the day of the oldest row) for ``check`` and ``stats``."""
+        with self._lock:
+            try:
+                count, oldest = self._db.execute(
+                    "SELECT COUNT(*), MIN(seen_at) FROM pictures"
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise LocalError(f"cannot read the audit log {self.path} ({exc}); {_FIX}") from exc
+        return int(count), None if oldest is None else str(oldest)[:10]
+
     def question(self, row: QuestionRow) -> None:
         """A question's one row (its text only with ``[ask] keep_text``)."""
         with self._lock:
@@ -344,3 +380,16 @@ def read_question_rows(db: Path, *, since: date | None = None) -> list[QuestionS
         QuestionStatsRow(str(seen), str(chat), str(outcome), None if ms is None else float(ms))
         for seen, chat, outcome, ms in found
     ]
+
+
+def oldest_day(db: Path) -> str | None:
+    """The day of the oldest picture row, read-only (how far back ``stats`` can look)."""
+    try:
+        conn = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        try:
+            (oldest,) = conn.execute("SELECT MIN(seen_at) FROM pictures").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise LocalError(f"cannot read the audit log {db} ({exc})") from exc
+    return None if oldest is None else str(oldest)[:10]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TextIO
 
-from bot.adapters.audit import AuditLog, read_question_rows, read_rows
+from bot.adapters.audit import AuditLog, oldest_day, read_question_rows, read_rows
 from bot.adapters.status_page import StatusServer
 from bot.adapters.telemetry import Telemetry
 from bot.app.asking import ask_desk, photo_keeper
@@ -43,7 +43,13 @@ def stats_text(
         group=group,
         questions=read_question_rows(config.audit.file, since=first_day),
     )
-    return stats.render_json(report) if as_json else stats.render_text(report)
+    if as_json:
+        return stats.render_json(report)
+    keep = config.audit.keep_days
+    oldest = oldest_day(config.audit.file)
+    kept = f"kept {keep} days" if keep else "kept forever ([audit] keep_days = 0)"
+    back = f"the audit log goes back to {oldest}" if oldest else "the audit log is empty"
+    return stats.render_text(report) + f"{back}; {kept}\n"
 
 
 class BotControls:
@@ -58,8 +64,10 @@ class BotControls:
         pause: threading.Event,
         chat: Chat,
         telemetry: Telemetry,
+        audit: AuditLog,
     ) -> None:
         self._config = config
+        self._audit = audit
         self._service = service
         self._questions = questions
         self._pause = pause
@@ -82,6 +90,9 @@ class BotControls:
         else:
             self._pause.clear()
         log.info("pictures %s by the owner", "paused" if paused else "resumed")
+
+    def forget(self, sender: str) -> int:
+        return self._audit.forget(sender)
 
     def reload(self) -> str:
         new = load_config(self._config.path)  # raises ConfigError: the old config stays
@@ -180,6 +191,7 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
         pause=pause,
         chat=chat,
         telemetry=telemetry,
+        audit=audit,
     )
     desk = admin.CommandDesk(controls, outbox=sender, reply_to=chat.command_chat)
     status_page = (

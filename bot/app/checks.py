@@ -13,8 +13,15 @@ from bot.core.settings import Config
 
 def check_audit(config: Config) -> tuple[str, str]:
     """Open the audit log as ``run`` would (creating it if new); raises LocalError."""
-    AuditLog(config.audit.file).close()
-    return ("audit", f"{config.audit.file}: writable (0600)")
+    audit = AuditLog(config.audit.file)
+    try:
+        rows, oldest = audit.span()
+    finally:
+        audit.close()
+    keep = config.audit.keep_days
+    kept = f"rows older than {keep} days are deleted" if keep else "rows are kept forever"
+    since = f"{rows} rows since {oldest}" if oldest else "no rows yet"
+    return ("audit", f"{config.audit.file}: writable (0600), {since}; {kept}")
 
 
 def check(config: Config) -> list[tuple[str, str]]:

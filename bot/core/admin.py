@@ -19,7 +19,11 @@ from bot.errors import BotError, ConfigError, ReloadRefused
 
 log = logging.getLogger(__name__)
 
-HELP = "命令: status (状态), pause (暂停), resume (继续), reload (重新加载), help (帮助)"
+HELP = (
+    "命令: status (状态), pause (暂停), resume (继续), reload (重新加载), "
+    "forget 名字 (删除此人的记录), help (帮助)"
+)
+FORGET_WORDS = ("forget", "删除")
 ALIASES = {
     "status": "status",
     "状态": "status",
@@ -42,6 +46,10 @@ class Controls(Protocol):
 
     def reload(self) -> str:
         """Apply the config file again; return what changed, or raise BotError."""
+        ...
+
+    def forget(self, sender: str) -> int:
+        """Delete every audit row of ``sender``; how many went."""
         ...
 
 
@@ -111,6 +119,12 @@ class CommandDesk:
         words = " ".join(event.text.split())
         if not words or words in self._sent or words.startswith("["):
             return  # an echo of the bot's own answers or audit lines
+        head, _, name = words.partition(" ")
+        if head.lower() in FORGET_WORDS and name:
+            gone = self._controls.forget(name)
+            log.info("owner command: forget one person (%d rows)", gone)
+            self._post(f"已删除 {name} 的 {gone} 条记录")
+            return
         command = parse_command(words)
         if command is None:
             self._post(f"不认识的命令。{HELP}")

@@ -337,6 +337,13 @@ class AuditConfig:
     path: Path | None = setting(
         None, "the SQLite audit log", shown="`audit.sqlite3` in `state_dir`"
     )
+    keep_days: int = setting(
+        180,
+        "rows older than this are deleted (at start and daily); 0 keeps them forever",
+        low=0,
+        high=36500,
+        unit="days",
+    )
 
     @property
     def file(self) -> Path:

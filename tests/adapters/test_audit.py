@@ -10,6 +10,7 @@ import pytest
 
 from bot.adapters import audit
 from bot.adapters.audit import AuditLog
+from bot.core.askdesk import QuestionRow
 from bot.core.pictures import Outcome
 
 
@@ -112,3 +113,34 @@ CREATE TABLE pictures (
     reason TEXT NOT NULL DEFAULT ''
 );
 """
+
+
+def test_rows_older_than_keep_days_are_purged_and_a_person_can_be_forgotten(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.sqlite3"
+    log = AuditLog(path)
+    for msg_id, sender in (("old", "小明"), ("new", "小明"), ("other", "小红")):
+        assert log.claim(msg_id, chat="g", sender=sender)
+    log.question(QuestionRow("q1", "g", "小明", "answered"))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE pictures SET seen_at = '2020-01-01T00:00:00.000+08:00' WHERE msg_id='old'")
+    conn.close()
+
+    assert log.purge(0) == 0  # 0 keeps everything
+    assert log.purge(180) == 1
+    assert sorted(rows(path)) == ["new", "other"]
+    assert log.span() == (2, rows_day(path))
+
+    assert log.forget("小明") == 2  # the picture and the question
+    assert sorted(rows(path)) == ["other"]
+    log.close()
+
+
+def rows_day(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        (day,) = conn.execute("SELECT MIN(seen_at) FROM pictures").fetchone()
+    finally:
+        conn.close()
+    return str(day)[:10]

@@ -30,6 +30,7 @@ def controls(path: Path) -> BotControls:
         pause=part,
         chat=part,
         telemetry=part,
+        audit=part,
     )
 
 

@@ -470,6 +470,7 @@ class FakeControls:
         self.reload_answer = reload_answer
         self.paused: list[bool] = []
         self.reloads = 0
+        self.forgotten: list[str] = []
 
     def status_text(self) -> str:
         return self.status
@@ -482,3 +483,7 @@ class FakeControls:
         if isinstance(self.reload_answer, BotError):
             raise self.reload_answer
         return self.reload_answer
+
+    def forget(self, sender: str) -> int:
+        self.forgotten.append(sender)
+        return 3

@@ -64,8 +64,9 @@ def test_help_lists_the_commands(text: str) -> None:
     desk.handle(Command(text))
 
     assert outbox.posts == [Post(OWNER, HELP)]
-    assert (
-        HELP == "命令: status (状态), pause (暂停), resume (继续), reload (重新加载), help (帮助)"
+    assert HELP == (
+        "命令: status (状态), pause (暂停), resume (继续), reload (重新加载), "
+        "forget 名字 (删除此人的记录), help (帮助)"
     )
 
 
@@ -155,3 +156,22 @@ def test_status_text_counts_everything_but_ignored_as_handled() -> None:
         "识图服务: 无响应\n"
         "群: 家庭群, 工作群"
     )
+
+
+@pytest.mark.parametrize("text", ["forget 小明", "删除 小明", "Forget  小明"])
+def test_forget_deletes_one_persons_rows_and_says_how_many(text: str) -> None:
+    controls = FakeControls()
+    desk, outbox = desk_with(controls)
+    desk.handle(Command(text))
+
+    assert controls.forgotten == ["小明"]
+    assert outbox.texts_to(OWNER) == ["已删除 小明 的 3 条记录"]
+
+
+def test_forget_without_a_name_is_no_command() -> None:
+    controls = FakeControls()
+    desk, outbox = desk_with(controls)
+    desk.handle(Command("forget"))
+
+    assert controls.forgotten == []
+    assert outbox.texts_to(OWNER)[0].startswith("不认识的命令")
