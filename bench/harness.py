@@ -68,7 +68,7 @@ def _toml(v: str | float | bool) -> str:
 
 
 def write_config(
-    folder: Path, *, wechat_url: str, serving_url: str, **wechat: str | float | bool
+    folder: Path, *, wechat_url: str, serving_url: str, chat: str = "", **wechat: str | float | bool
 ) -> Path:
     """The test suite's config.toml for ``run`` in ``folder``, answering in the four groups.
 
@@ -81,6 +81,7 @@ def write_config(
         serving_url=serving_url,
         wechat="\n".join(f"{k} = {_toml(v)}" for k, v in wechat.items()),
         groups="[" + ", ".join(f'"{g}"' for g in GROUPS) + "]",
+        chat=chat,
     )
 
 

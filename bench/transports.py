@@ -94,11 +94,10 @@ def _wecom(folder: Path, serving_url: str, runs: int) -> dict[str, list[float]]:
     with WeComStandIn(bot_id=BOT_ID, secret=SECRET) as wecom:
         cfg = write_config(
             folder, wechat_url="http://127.0.0.1:9", serving_url=serving_url,
-            min_send_interval_s=0, send_jitter_s=0,
+            min_send_interval_s=0, send_jitter_s=0, chat='transport = "wecom"',
         )  # fmt: skip
         cfg.write_text(
-            cfg.read_text(encoding="utf-8")
-            + f'[chat]\ntransport = "wecom"\n[wecom]\nbot_id = "{BOT_ID}"\n'
+            cfg.read_text(encoding="utf-8") + f'[wecom]\nbot_id = "{BOT_ID}"\n'
             f'ws_url = "{wecom.ws_url}"\nca_file = "{wecom.ca_file}"\nchats = ["*"]\n',
             encoding="utf-8",
         )

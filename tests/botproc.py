@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.core.settings import MOVED_TO_CHAT
 from tests import gallery
 from tests.conftest import LABELS_XLSX, REPO
 from tests.fakes.tfserving import image_for_class
@@ -22,14 +23,23 @@ def class_photo(class_id: int, size: tuple[int, int] = (1440, 1080)) -> bytes:
     return gallery.jpeg(image_for_class(1001, class_id, size))
 
 
-def _merge(defaults: dict[str, str], extra: str) -> str:
-    """TOML lines from defaults, each overridden by a `key = value` line of ``extra``."""
+def _merged(defaults: dict[str, str], extra: str) -> dict[str, str]:
+    """``defaults``, each overridden by a `key = value` line of ``extra``."""
     merged = dict(defaults)
     for line in extra.splitlines():
         if "=" in line:
             key, value = line.split("=", 1)
             merged[key.strip()] = value.strip()
-    return "".join(f"{k} = {v}\n" for k, v in merged.items())
+    return merged
+
+
+def _lines(keys: dict[str, str]) -> str:
+    return "".join(f"{k} = {v}\n" for k, v in keys.items())
+
+
+def _merge(defaults: dict[str, str], extra: str) -> str:
+    """TOML lines from defaults, each overridden by a `key = value` line of ``extra``."""
+    return _lines(_merged(defaults, extra))
 
 
 def write_bot_config(
@@ -41,6 +51,7 @@ def write_bot_config(
     reply: str = "",
     serving: str = "",
     groups: str = f'["{FAMILY}", "{WORK}"]',
+    chat: str = "",
     extra: str = "",
 ) -> Path:
     """config.toml for the bot under test; ``extra`` is appended as is (more sections)."""
@@ -59,12 +70,16 @@ def write_bot_config(
         "send_jitter_s": "0",
         "shutdown_timeout_s": "5",
     }
+    # ``wechat`` may hold keys every transport shares: they are written in [chat], their place.
+    both = _merged(wechat_keys, wechat)
+    shared = _merged({k: v for k, v in both.items() if k in MOVED_TO_CHAT}, chat)
+    own = {k: v for k, v in both.items() if k not in MOVED_TO_CHAT}
     path = tmp_path / "config.toml"
     path.write_text(
         f"[serving]\n{_merge(serving_keys, serving)}"
         f'[labels]\nfile = "{LABELS_XLSX.as_posix()}"\ncolumn = "class_EN"\n'
         f"[reply]\n{_merge({'apology_interval_s': '600'}, reply)}"
-        f"[wechat]\n{_merge(wechat_keys, wechat)}"
+        f"[chat]\n{_lines(shared)}[wechat]\n{_lines(own)}"
         '[audit]\npath = "audit.sqlite3"\n' + extra,
         encoding="utf-8",
     )

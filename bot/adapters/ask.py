@@ -86,6 +86,8 @@ class OpenAIAsker:
                 messages=self.messages(photo, question, hint),
                 stream=True,
                 stream_options={"include_usage": True},
+                # The answer is cut to max_answer_chars anyway: no need to wait for more.
+                max_tokens=2 * self._ask.max_answer_chars,
             )
             parts: list[str] = []
             usage: Any = None

@@ -45,11 +45,15 @@ def wecom_config(
     status_port: int | None = None,
 ) -> Path:
     cfg = write_bot_config(
-        tmp_path, wechat_url="http://127.0.0.1:9", serving_url=serving_url, reply=reply
+        tmp_path,
+        wechat_url="http://127.0.0.1:9",
+        serving_url=serving_url,
+        reply=reply,
+        chat='transport = "wecom"',
     )
     ca = standin.ca_file if ca_file is None else ca_file
     text = (
-        f'[chat]\ntransport = "wecom"\n[wecom]\nbot_id = "{BOT_ID}"\n'
+        f'[wecom]\nbot_id = "{BOT_ID}"\n'
         f'ws_url = "{standin.ws_url}"\nca_file = "{ca}"\nchats = {chats}\nowner = "{OWNER}"\n'
         f"{wecom}\n"
     )
