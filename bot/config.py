@@ -42,6 +42,7 @@ from bot.errors import ConfigError
 from bot.registry import AUTO, TRANSPORTS, protocol_names
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
+SHIPPED_LABELS = "labels/imagenet1k.xlsx"
 _MISSING = object()
 
 
@@ -141,8 +142,9 @@ def _labels(sec: Section, base: Path) -> LabelsConfig:
             sec.bad(
                 "file",
                 str(labels["file"]),
-                'no such file; give the path of the label spreadsheet, or "model" for the '
-                "names the model outputs itself",
+                "no such file; give the path of the label spreadsheet (the bot ships "
+                f'"{SHIPPED_LABELS}" for ImageNet models), or "model" for the names the model '
+                "outputs itself",
             )
     return LabelsConfig(**labels)
 

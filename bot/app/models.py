@@ -65,9 +65,14 @@ def model_config(config: Config, name: str | None) -> ModelConfig:
     if name is None:
         return ModelConfig(serving=config.serving, labels=config.labels)
     if name not in config.models:
+        if not config.models:
+            raise UsageError(
+                f"no model {name!r}: {config.path} defines no [models.NAME] table; leave "
+                "--model out for the default model ([serving])"
+            )
         raise UsageError(
-            f"no model {name!r}: use one of {', '.join(config.models) or '(none)'} from "
-            f"[models.NAME] in {config.path}, or leave --model out for the default"
+            f"no model {name!r}: use one of {', '.join(config.models)} from [models.NAME] in "
+            f"{config.path}, or leave --model out for the default"
         )
     return config.models[name]
 

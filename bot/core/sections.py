@@ -94,6 +94,8 @@ class Section:
         meta = f.metadata
         unit = meta["unit"] or "value"
         noun = f"whole number of {unit}" if whole else f"number of {unit}"
+        if unit == "probability":
+            noun = "probability"
         ok_type = isinstance(value, int) if whole else isinstance(value, int | float)
         low, high = meta["low"], meta["high"]
         in_range = (

@@ -34,7 +34,8 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
 
 NO_LABELS = (
     "[labels] file = '{dir}/labels/imagenet1k.xlsx': no such file; give the path of the label "
-    'spreadsheet, or "model" for the names the model outputs itself'
+    'spreadsheet (the bot ships "labels/imagenet1k.xlsx" for ImageNet models), or "model" for '
+    "the names the model outputs itself"
 )
 
 
@@ -78,7 +79,8 @@ NO_LABELS = (
         (
             '[labels]\nfile = "nope.xlsx"\n',
             "[labels] file = '{dir}/nope.xlsx': no such file; give the path of the label "
-            'spreadsheet, or "model" for the names the model outputs itself',
+            'spreadsheet (the bot ships "labels/imagenet1k.xlsx" for ImageNet models), or '
+            '"model" for the names the model outputs itself',
         ),
         (
             "[labels]\noffset = -1\n",
@@ -90,7 +92,7 @@ NO_LABELS = (
         ),
         (
             "[reply]\nmin_confidence = 1.5\n",
-            "[reply] min_confidence = 1.5: must be a number of probability from 0 to 1",
+            "[reply] min_confidence = 1.5: must be a probability from 0 to 1",
         ),
         (
             '[reply]\ntemplate = "{{user}} {{label}}"\n',

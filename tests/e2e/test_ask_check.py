@@ -9,8 +9,8 @@ import pytest
 
 from bot.cli import main
 from tests.conftest import WriteConfig
+from tests.fakes.openai_api import OpenAIStandIn
 from tests.fakes.tfserving import FakeTFServing, ModelSpec
-from tests.fakes.vlm import VisionModelServer
 
 pytestmark = pytest.mark.e2e
 
@@ -24,8 +24,8 @@ def tfs() -> Iterator[FakeTFServing]:
 
 
 @pytest.fixture
-def vlm() -> Iterator[VisionModelServer]:
-    with VisionModelServer(model="qwen2.5vl", key=KEY) as server:
+def vlm() -> Iterator[OpenAIStandIn]:
+    with OpenAIStandIn("qwen2.5vl", api_key=KEY) as server:
         yield server
 
 
@@ -37,20 +37,20 @@ def check(write_config: WriteConfig, tfs: FakeTFServing, url: str, model: str = 
 def test_check_lists_the_model_and_answers_a_test_question(
     write_config: WriteConfig,
     tfs: FakeTFServing,
-    vlm: VisionModelServer,
+    vlm: OpenAIStandIn,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ASK_KEY", KEY)
-    vlm.script.answer = "渐变"
-    assert check(write_config, tfs, vlm.url) == 0
+    vlm.answer = "渐变"
+    assert check(write_config, tfs, vlm.base_url) == 0
 
     out = capsys.readouterr().out
-    assert f"ask      {vlm.url}: model 'qwen2.5vl' served (1 models); $ASK_KEY is set" in out
+    assert f"ask      {vlm.base_url}: model 'qwen2.5vl' served (1 models); $ASK_KEY is set" in out
     assert "test picture (" in out and "-> '渐变' in " in out
     assert KEY not in out
-    [asked] = vlm.asked
-    assert max(asked.image_width, asked.image_height) <= 1024
+    [asked] = vlm.chat_requests
+    assert max(asked.image_width or 0, asked.image_height or 0) <= 1024
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_check_lists_the_model_and_answers_a_test_question(
 def test_check_says_plainly_what_is_wrong_with_the_key_or_the_model(
     write_config: WriteConfig,
     tfs: FakeTFServing,
-    vlm: VisionModelServer,
+    vlm: OpenAIStandIn,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     key: str,
@@ -71,7 +71,7 @@ def test_check_says_plainly_what_is_wrong_with_the_key_or_the_model(
     expected: str,
 ) -> None:
     monkeypatch.setenv("ASK_KEY", key)
-    assert check(write_config, tfs, vlm.url, model) == 2
+    assert check(write_config, tfs, vlm.base_url, model) == 2
 
     err = capsys.readouterr().err
     assert expected in err

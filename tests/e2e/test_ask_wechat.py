@@ -18,8 +18,8 @@ from tests.botproc import (
     wait_until,
     write_bot_config,
 )
+from tests.fakes.openai_api import OpenAIStandIn
 from tests.fakes.tfserving import FakeTFServing
-from tests.fakes.vlm import VisionModelServer
 from tests.fakes.wechat_sim import SentMessage, WeChatSimulator
 
 pytestmark = pytest.mark.e2e
@@ -37,14 +37,15 @@ def sim() -> Iterator[WeChatSimulator]:
 
 
 @pytest.fixture
-def vlm() -> Iterator[VisionModelServer]:
-    with VisionModelServer(model="qwen2.5vl", key="sk-test-ask-key") as server:
+def vlm() -> Iterator[OpenAIStandIn]:
+    with OpenAIStandIn("qwen2.5vl", api_key="sk-test-ask-key") as server:
+        server.answer = "这是一只狗。"
         yield server
 
 
 @pytest.fixture
 def start(
-    sim: WeChatSimulator, tfs: FakeTFServing, vlm: VisionModelServer, tmp_path: Path
+    sim: WeChatSimulator, tfs: FakeTFServing, vlm: OpenAIStandIn, tmp_path: Path
 ) -> Iterator[Start]:
     procs: list[BotProcess] = []
 
@@ -53,7 +54,7 @@ def start(
             tmp_path,
             wechat_url=sim.url,
             serving_url=tfs.url,
-            extra=f'[ask]\nurl = "{url or vlm.url}"\nmodel = "qwen2.5vl"\n'
+            extra=f'[ask]\nurl = "{url or vlm.base_url}"\nmodel = "qwen2.5vl"\n'
             f'api_key_env = "ASK_KEY"\ntimeout_s = 5\n{ask}\n',
         )
         bot = BotProcess(cfg, env={"ASK_KEY": "sk-test-ask-key"})
@@ -95,21 +96,21 @@ def questions(db: Path, count: int) -> list[sqlite3.Row]:
 
 
 def test_a_photo_then_a_question_gets_the_models_answer_at_the_asker(
-    sim: WeChatSimulator, start: Start, vlm: VisionModelServer, tmp_path: Path
+    sim: WeChatSimulator, start: Start, vlm: OpenAIStandIn, tmp_path: Path
 ) -> None:
     bot = start()
     photo_id = sim.post_picture(FAMILY, "小明", class_photo(286))
     sim.wait_for_sent(lambda m: m.content == CAT_REPLY)
-    vlm.script.answer = "这是一只\u202e埃及猫。@所有人"
+    vlm.answer = "这是一只\u202e埃及猫。@所有人"
     question_id = ask(sim, "小明", "这是什么?")
 
     answers = sim.wait_for_sent(lambda m: m.content.startswith(f"@小明{MENTION}这是"))
     assert [m.content for m in answers] == [f"@小明{MENTION}这是一只埃及猫。＠所有人"]
-    [asked] = vlm.asked
-    assert asked.question.startswith("这是什么?")  # the bot's own @ taken out
-    assert "Egyptian cat" in asked.question  # the classifier's label as a hint
-    assert max(asked.image_width, asked.image_height) == 1024  # shrunk, not the original
-    assert asked.authorization and asked.stream and asked.max_tokens == 600
+    [asked] = vlm.chat_requests
+    assert (asked.question or "").startswith("这是什么?")  # the bot's own @ taken out
+    assert "Egyptian cat" in (asked.question or "")  # the classifier's label as a hint
+    assert max(asked.image_width or 0, asked.image_height or 0) == 1024  # shrunk, not the original
+    assert asked.key_ok and asked.stream and asked.max_tokens == 600
     rows = wait_for_rows(tmp_path / "audit.sqlite3", lambda r: len(r) == 1)
     assert rows[0]["outcome"] == "replied"
     [row] = questions(tmp_path / "audit.sqlite3", 1)
@@ -124,7 +125,7 @@ def test_a_photo_then_a_question_gets_the_models_answer_at_the_asker(
 
 
 def test_a_quote_of_an_older_photo_asks_about_that_photo(
-    sim: WeChatSimulator, start: Start, vlm: VisionModelServer
+    sim: WeChatSimulator, start: Start, vlm: OpenAIStandIn
 ) -> None:
     start()
     old = sim.post_picture(FAMILY, "小红", class_photo(286, size=(1200, 900)))
@@ -133,12 +134,12 @@ def test_a_quote_of_an_older_photo_asks_about_that_photo(
     sim.post_quote(FAMILY, "小明", f"@{sim.me}{MENTION}这只是什么?", old)
 
     sim.wait_for_sent(lambda m: m.content.startswith(f"@小明{MENTION}这是一只狗"))
-    [asked] = vlm.asked
+    [asked] = vlm.chat_requests
     assert (asked.image_width, asked.image_height) == (1024, 768)  # the older, landscape one
 
 
 def test_a_question_with_no_photo_gets_one_hint_and_calls_no_model(
-    sim: WeChatSimulator, start: Start, vlm: VisionModelServer, tmp_path: Path
+    sim: WeChatSimulator, start: Start, vlm: OpenAIStandIn, tmp_path: Path
 ) -> None:
     bot = start()
     ask(sim, "小明", "这是什么?")
@@ -150,7 +151,7 @@ def test_a_question_with_no_photo_gets_one_hint_and_calls_no_model(
     rows = questions(tmp_path / "audit.sqlite3", 2)
     assert [r["outcome"] for r in rows] == ["hint", "hint"]
     assert len([m for m in sim.sent if "先发一张图片" in m.content]) == 1  # one per interval
-    assert vlm.asked == []
+    assert vlm.chat_requests == []
 
 
 def test_the_model_down_gets_one_apology_and_pictures_are_still_answered(
@@ -168,7 +169,7 @@ def test_the_model_down_gets_one_apology_and_pictures_are_still_answered(
 
 
 def test_in_a_quiet_chat_a_photo_gets_no_answer_until_asked(
-    sim: WeChatSimulator, start: Start, vlm: VisionModelServer, tmp_path: Path
+    sim: WeChatSimulator, start: Start, vlm: OpenAIStandIn, tmp_path: Path
 ) -> None:
     bot = start(ask=f'quiet_chats = ["{FAMILY}"]')
     sim.post_picture(FAMILY, "小明", class_photo(286))
@@ -181,4 +182,4 @@ def test_in_a_quiet_chat_a_photo_gets_no_answer_until_asked(
     assert [m.content for m in sim.sent if m.to_nickname == FAMILY] == [
         f"@小明{MENTION}这是一只狗。"
     ]
-    assert vlm.asked[0].question.startswith("这是什么?")
+    assert (vlm.chat_requests[0].question or "").startswith("这是什么?")
