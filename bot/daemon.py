@@ -63,12 +63,25 @@ def _first_contact(bot: app.Bot, out: TextIO) -> None:
     # configuration problem that no retry fixes.
 
 
+class _StopRequested(BaseException):
+    """SIGTERM or Ctrl-C before the bot is logged in: leave the login wait at once (a
+    BaseException, so that no library's ``except Exception`` swallows it)."""
+
+
+def _stop_login(signum: int, frame: FrameType | None) -> None:
+    log.info("signal %d while logging in: stopping", signum)
+    raise _StopRequested
+
+
 def run(config: Config, *, out: TextIO = sys.stdout) -> int:
     started_at = time.time()
     for moved in config.warnings:
         print(f"warning: {moved}", file=out, flush=True)
     bot = app.build_bot(config, out=out, started_at=started_at)
     stop_probe = threading.Event()
+    stopped_cleanly = False
+    signal.signal(signal.SIGINT, _stop_login)
+    signal.signal(signal.SIGTERM, _stop_login)
     try:
         bot.chat.preflight()
         _first_contact(bot, out)
@@ -108,10 +121,18 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         signal.signal(signal.SIGTERM, on_signal)
         print("Ready: answering pictures; stop with Ctrl-C or SIGTERM.", file=out, flush=True)
         bot.chat.run()
+        stopped_cleanly = True
+        return 0
+    except _StopRequested:
+        stopped_cleanly = True  # asked to stop before the login finished: nothing went wrong
         return 0
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the shutdown is already under way
+            signal.signal(sig, signal.SIG_IGN)
         _shutdown(bot, stop_probe)
-        print("Stopped.", file=out, flush=True)
+        # Only a clean stop says so: after an error, the error is the last line a person reads.
+        if stopped_cleanly:
+            print("Stopped.", file=out, flush=True)
 
 
 def _shutdown(bot: app.Bot, stop_probe: threading.Event) -> None:

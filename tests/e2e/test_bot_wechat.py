@@ -353,3 +353,23 @@ def test_a_model_that_does_not_fit_the_label_table_stops_the_bot_before_login(
     assert bot.wait() == 2
     assert "answers 120 classes but the label table has 1000 names" in bot.stderr
     assert sim.count_requests("/jslogin") == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_waiting_for_the_qr_scan_exits_0_saying_stopped(
+    sim: WeChatSimulator, start: Start, sig: int
+) -> None:
+    sim.auto_scan_after_s = None  # nobody scans
+    bot = start(login=False)
+    wait_until(lambda: "Scan this QR code" in bot.stdout, what="the QR code")
+
+    assert bot.stop(sig) == 0
+    assert bot.stdout.rstrip().splitlines()[-1] == "Stopped."
+    assert "Traceback" not in bot.stderr and "interrupted" not in bot.stderr
+
+
+def test_an_error_is_the_last_line_not_stopped(sim: WeChatSimulator, start: Start) -> None:
+    sim.login_ret = 1203
+    bot = start(login=False)
+    assert bot.wait() == 2
+    assert "Stopped." not in bot.stdout  # nothing contradicts the error below it
