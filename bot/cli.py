@@ -117,8 +117,14 @@ def _setup_logging(verbose: bool, level: int) -> None:
 
 def cmd_check(config_path: Path) -> int:
     config = load_config(config_path)
-    for topic, finding in check(config):
+    lines, problems = check(config)
+    for topic, finding in lines:
         print(f"{topic:<8} {finding}")
+    if problems:
+        sys.stdout.flush()
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     print("ok: ready to classify")
     return 0
 

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from bot.adapters.audit import AuditLog
 from bot.adapters.status_page import exposure_warning
 from bot.app.asking import check_ask
 from bot.app.chats import check_chat
 from bot.app.models import check_model, probe_picture
 from bot.core.settings import Config
+from bot.core.transport import Finding
+from bot.errors import BotError
 
 
 def check_audit(config: Config) -> tuple[str, str]:
@@ -24,16 +29,33 @@ def check_audit(config: Config) -> tuple[str, str]:
     return ("audit", f"{config.audit.file}: writable (0600), {since}; {kept}")
 
 
-def check(config: Config) -> list[tuple[str, str]]:
-    """(topic, finding) lines; raises BotError on the first thing ``run`` would refuse."""
-    lines = [("config", f"{config.path}: ok")]
+Step = Callable[[], list[Finding]]
+
+
+def check(config: Config) -> tuple[list[Finding], list[BotError]]:
+    """(topic, finding) lines of every start-up step, and every problem ``run`` would refuse:
+    one failing step (TF Serving down, say) does not hide what the others find."""
+    lines: list[Finding] = [("config", f"{config.path}: ok")]
     lines += [("config", f"warning: {w}") for w in config.warnings]
-    lines += check_model(config, None)
+    steps: list[tuple[str, Step]] = [("serving", lambda: check_model(config, None))]
     for name in config.models:
-        lines += [(topic, f"[models.{name}] {text}") for topic, text in check_model(config, name)]
-    lines += check_chat(config)
-    lines += check_ask(config, probe_picture(800))
-    lines.append(check_audit(config))
+        steps.append(("serving", partial(_named_model, config, name)))
+    steps += [
+        ("chat", lambda: check_chat(config)),
+        ("ask", lambda: check_ask(config, probe_picture(800))),
+        ("audit", lambda: [check_audit(config)]),
+    ]
+    problems: list[BotError] = []
+    for topic, step in steps:
+        try:
+            lines += step()
+        except BotError as exc:
+            lines.append((topic, f"problem: {str(exc).splitlines()[0][:120]}"))
+            problems.append(exc)
     if config.status.listen is not None and (exposed := exposure_warning(config.status.listen)):
         lines.append(("status", f"WARNING: {exposed}"))
-    return lines
+    return lines, problems
+
+
+def _named_model(config: Config, name: str) -> list[Finding]:
+    return [(topic, f"[models.{name}] {text}") for topic, text in check_model(config, name)]

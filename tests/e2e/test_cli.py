@@ -177,3 +177,18 @@ def test_a_receive_loop_that_failed_locally_exits_75_which_systemd_restarts(
     assert "error: the receive loop stopped after 2 h" in err and "Traceback" not in err
     unit = (REPO / "deploy" / "wechat-vision-bot.service").read_text(encoding="utf-8")
     assert "Restart=on-failure" in unit and "RestartPreventExitStatus=2\n" in unit
+
+
+def test_check_reports_every_problem_not_only_the_first(
+    write_config: WriteConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(serving_url=f"http://127.0.0.1:{free_port()}")  # TF Serving down
+    assert main(["check", "--config", str(cfg)]) == 2
+
+    captured = capsys.readouterr()
+    topics = [line.split()[0] for line in captured.out.splitlines() if line.strip()]
+    assert topics[:2] == ["config", "serving"]
+    assert "problem: TF Serving at http://127.0.0.1:" in captured.out
+    assert {"state", "groups", "ask", "audit"} <= set(topics)  # the later steps still ran
+    assert captured.err.startswith("error: TF Serving at http://127.0.0.1:")
+    assert "ok: ready to classify" not in captured.out

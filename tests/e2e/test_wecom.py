@@ -21,7 +21,10 @@ from tests.conftest import REPO, free_port
 from tests.fakes.tfserving import FakeTFServing
 from tests.fakes.wecom import Fault, WeComStandIn
 
-BOT_ID, SECRET, SECRET_ENV = "aibVisionTest01", "s3cret-for-tests", "WECHAT_VISION_BOT_WECOM_SECRET"
+BOT_ID, SECRET_ENV = "aibVisionTest01", "WECHAT_VISION_BOT_WECOM_SECRET"
+# Every 4 characters of the Secret hold a "~", which nothing else the bot prints holds: any
+# fragment of it in the output is a leak (a real Secret is 43 base64 characters).
+SECRET = "Sk~9vQ~2mW~7xR~4tZ~8pL~3nB~6hJ~5cD"
 OWNER, XIAOMING, STRANGER = "boss", "xiaoming", "lurker"
 CAT = "Egyptian cat"  # class 286 of the stand-in model, answered at 90.0%
 Start = Callable[..., BotProcess]
@@ -68,10 +71,15 @@ def start(wecom: WeComStandIn, tfs: FakeTFServing, tmp_path: Path) -> Iterator[S
     procs: list[BotProcess] = []
 
     def start_bot(
-        *, ready: bool = True, secret: str = SECRET, serving_url: str | None = None, **config: str
+        *,
+        ready: bool = True,
+        secret: str = SECRET,
+        serving_url: str | None = None,
+        args: tuple[str, ...] = (),
+        **config: str,
     ) -> BotProcess:
         cfg = wecom_config(tmp_path, wecom, serving_url or tfs.url, **config)  # type: ignore[arg-type]
-        bot = BotProcess(cfg, env={SECRET_ENV: secret})
+        bot = BotProcess(cfg, args=args, env={SECRET_ENV: secret})
         procs.append(bot)
         if ready:
             bot.wait_logged_in()
@@ -344,12 +352,14 @@ def test_healthz_names_the_chat_connection(
     assert health["chat_connected"] is True and "wechat_login" not in health
 
 
-def run_check(cfg: Path, secret: str | None) -> subprocess.CompletedProcess[str]:
+def run_check(
+    cfg: Path, secret: str | None, *args: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
     if secret is not None:
         env[SECRET_ENV] = secret
     return subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(cfg), "check"],
+        [sys.executable, "-m", "bot", "--config", str(cfg), *args, "check"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -392,3 +402,40 @@ def test_unreachable_wecom_exits_2_after_a_few_retries(
     assert time.monotonic() - started > 5  # it retried with backoff (1 + 2 + 4 s)
     errors = [line for line in bot.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot reach WeCom at wss://127.0.0.1:" in errors[0]
+
+
+def longest_leak(text: str, secret: str = SECRET) -> str:
+    """The longest piece of ``secret`` that ``text`` holds."""
+    return max(
+        (secret[i:j] for i in range(len(secret)) for j in range(i + 1, len(secret) + 1)
+         if secret[i:j] in text),
+        key=len,
+        default="",
+    )  # fmt: skip
+
+
+def test_no_piece_of_the_secret_reaches_the_output_or_the_status_page_even_with_v(
+    wecom: WeComStandIn, start: Start, tfs: FakeTFServing, tmp_path: Path
+) -> None:
+    port = free_port()
+    bot = start(args=("-v",), status_port=port)
+    wecom.drop()  # a reconnect sends the login frame (with the Secret) again
+    wecom.wait_subscribed(count=2, timeout_s=20)
+    posted = wecom.post_image(XIAOMING, class_photo(286))
+    wecom.wait_reply(posted.req_id, timeout_s=20)
+    page = "".join(
+        requests.get(f"http://127.0.0.1:{port}{path}", timeout=10).text
+        for path in ("/", "/api/status", "/healthz", "/metrics")
+    )
+    stop_drained(bot)
+    checked = run_check(wecom_config(tmp_path, wecom, tfs.url), SECRET, "-v")
+    assert checked.returncode == 0, checked.stderr
+    assert "DEBUG" in bot.stderr and "DEBUG" in checked.stderr  # -v did log in detail
+    shown = {
+        where: longest_leak(text)
+        for where, text in [
+            ("run", bot.stdout + bot.stderr), ("check", checked.stdout + checked.stderr),
+            ("status page", page),
+        ]
+    }  # fmt: skip
+    assert {where: piece for where, piece in shown.items() if len(piece) >= 4} == {}
