@@ -8,11 +8,12 @@ Exit codes: 0 ok; 2 a user, config or environment error (one clear line, no trac
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -21,9 +22,11 @@ from tqdm import tqdm
 from bot.app import bot as app
 from bot.app.checks import check
 from bot.app.models import connect_model
-from bot.config import DEFAULT_CONFIG_PATH, load_config
+from bot.config import DEFAULT_CONFIG_PATH
+from bot.config import load_config as read_config
 from bot.core.names import log_safe
 from bot.core.pipeline import format_probability
+from bot.core.settings import Config
 from bot.errors import BotError, ReceiveFailed, ServingUnavailable
 
 log = logging.getLogger("bot")
@@ -103,6 +106,76 @@ class _SafeText(logging.Filter):
         return True
 
 
+class _NoSecrets(logging.Filter):
+    """Every secret the config read (WeCom Secret, serving token and password, ask API key) and
+    every piece of one of ``MIN_PIECE`` characters or more becomes ``[secret]`` in log lines: a
+    library that logs what it sends (elided to its ends, as ``websockets`` does) shows none."""
+
+    MIN_PIECE = 6
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def learn(self, config: Config) -> Config:
+        self.secrets.update(s for s in _secrets_in(config) if s.strip())
+        return config
+
+    def redact(self, text: str) -> str:
+        spans: list[tuple[int, int]] = []
+        for secret in self.secrets:
+            size = min(self.MIN_PIECE, len(secret))
+            for start in range(len(secret) - size + 1):
+                at = text.find(secret[start : start + size])
+                while at >= 0:
+                    spans.append((at, at + size))
+                    at = text.find(secret[start : start + size], at + 1)
+        out: list[str] = []
+        done = 0
+        for begin, end in sorted(spans):  # overlapping pieces: one [secret]
+            if begin > done or not out:
+                out += [text[done:begin], "[secret]"]
+            done = max(done, end)
+        return "".join(out) + text[done:] if out else text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.msg, record.args = self.redact(message), None
+            if record.exc_text:
+                record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+def _secrets_in(node: object, depth: int = 0) -> Iterator[str]:
+    """The values of the fields declared with ``settings.secret``, anywhere in the config."""
+    if depth > 6:
+        return
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name, None)
+            if "secret_from" in f.metadata and isinstance(value, str):
+                yield value
+            else:
+                yield from _secrets_in(value, depth + 1)
+    elif isinstance(node, Mapping):
+        for value in node.values():
+            yield from _secrets_in(value, depth + 1)
+    elif isinstance(node, tuple | list):
+        for value in node:
+            yield from _secrets_in(value, depth + 1)
+
+
+_SECRETS = _NoSecrets()
+
+
+def load_config(path: Path) -> Config:
+    """The config, its secrets taught to the log filter before anything can log them."""
+    return _SECRETS.learn(read_config(path))
+
+
 def _setup_logging(verbose: bool, level: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.DEBUG if verbose else level)
@@ -110,9 +183,13 @@ def _setup_logging(verbose: bool, level: int) -> None:
     if not verbose:
         handler.addFilter(_NoTracebacks())
     handler.addFilter(_SafeText())
+    handler.addFilter(_SECRETS)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else level)
+    # websockets logs every frame at DEBUG, and the WeCom login frame carries the Secret: its
+    # frames stay out of the log at any verbosity (the WeCom adapter logs what matters).
+    logging.getLogger("websockets").setLevel(logging.INFO)
 
 
 def cmd_check(config_path: Path) -> int:

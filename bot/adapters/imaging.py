@@ -40,6 +40,21 @@ def _sniff(data: bytes, limits: ImagesConfig) -> None:
         raise ImageError("HEIC pictures are not supported; send a JPEG or PNG")
 
 
+SIGNATURES = (
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+)
+
+
+def _kind_by_signature(data: bytes) -> str | None:
+    """The image format a file's first bytes announce, if one this bot knows."""
+    return next((kind for magic, kind in SIGNATURES if data.startswith(magic)), None)
+
+
 def _open(data: bytes, limits: ImagesConfig) -> Image.Image:
     _sniff(data, limits)
     try:
@@ -49,6 +64,12 @@ def _open(data: bytes, limits: ImagesConfig) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError("the picture declares too many pixels (a decompression bomb)") from exc
     except UnidentifiedImageError as exc:
+        kind = _kind_by_signature(data)
+        if kind is not None:  # a picture, in a variant the decoder does not take
+            raise ImageError(
+                f"a {kind} picture this bot cannot decode (its compression or layout is not "
+                "supported); send it as JPEG or PNG"
+            ) from exc
         raise ImageError(
             "the file is not a picture this bot can read; it reads JPEG, PNG, GIF, WebP, BMP, "
             "TIFF and AVIF"

@@ -269,3 +269,11 @@ def test_tensor_models_get_the_configured_value_range(
     arr = np.asarray(payload.pixels)
     assert arr.shape == (8, 6, 3)
     assert tuple(arr[4, 3].tolist()) == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_tiff_the_decoder_cannot_take_is_called_a_tiff_not_no_picture() -> None:
+    # A TIFF header whose first directory points nowhere: Pillow cannot identify it.
+    data = b"II*\x00" + (0xFFFFFF).to_bytes(4, "little") + b"\x00" * 64
+    with pytest.raises(ImageError) as err:
+        prepare(data)
+    assert str(err.value).startswith("a TIFF picture this bot cannot decode")

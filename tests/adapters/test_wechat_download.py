@@ -281,7 +281,7 @@ def test_problem_names_what_is_wrong(bad: dict[str, object], why: str) -> None:
 # -- how a session ended, and how a login proceeds ------------------------------------
 def test_1102_soon_after_login_is_worded_as_a_refusal() -> None:
     text = login.ended_message("1102", 4.2)
-    assert "right after login (1102), 4 s after it began" in text
+    assert "off web WeChat (1102) 4 s after login: it refuses many accounts" in text
 
 
 def test_1102_after_hours_of_running_says_how_long_it_ran() -> None:

@@ -208,7 +208,7 @@ def kicked(sim: WeChatSimulator, start: Start) -> None:
     first = start()
     sim.logout(1102)
     assert first.wait(30) == 2
-    assert "right after login (1102)" in first.stderr
+    assert "off web WeChat (1102)" in first.stderr
 
 
 def test_after_a_kick_the_next_run_says_the_phone_was_asked_to_confirm(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -439,3 +440,19 @@ def test_no_piece_of_the_secret_reaches_the_output_or_the_status_page_even_with_
         ]
     }  # fmt: skip
     assert {where: piece for where, piece in shown.items() if len(piece) >= 4} == {}
+
+
+def test_a_picture_stamped_in_milliseconds_is_answered_and_its_owner_line_dated_today(
+    wecom: WeComStandIn, start: Start, tmp_path: Path
+) -> None:
+    start()
+    wecom.post_text(None, OWNER, "help")  # WeCom lets the bot message only chats it heard from
+    posted = wecom.post_image(XIAOMING, class_photo(286), create_time=int(time.time() * 1000))
+    assert content(wecom.wait_reply(posted.req_id, timeout_s=20)).endswith(CAT)
+    wecom.wait_until(
+        lambda: any("一张图片" in str(m.body) for m in wecom.sent_messages()), 20, "owner line"
+    )
+    [line] = [m.body["markdown"]["content"] for m in wecom.sent_messages() if "一张图片" in str(m.body)]
+    assert line.startswith(f"[{date.today():%Y-%m-%d} ")
+    [row] = wait_for_rows(db(tmp_path), lambda r: len(r) == 1 and r[0]["outcome"] == "replied")
+    assert row["msg_id"] == posted.msgid

@@ -31,8 +31,8 @@ ENDED = {
     "session expired; start the bot again and scan the QR code",
 }
 KICKED_EARLY = (
-    "WeChat kicked this account off web WeChat right after login (1102), {when}, as it does to "
-    "many accounts since 2025; try a secondary, real-name-verified account"
+    "WeChat kicked this account off web WeChat (1102) {when}: it refuses many accounts this way "
+    "since 2025; try a secondary, real-name-verified account"
 )
 KICKED_LATER = (
     "WeChat kicked this account off web WeChat (1102) {when}: WeChat ends web sessions it "
@@ -61,7 +61,7 @@ def ended_message(retcode: str | None, running_s: float) -> str:
     when = f"after {running_for(running_s)} of running"
     if retcode == "1102":
         if running_s < EARLY_KICK_S:
-            return KICKED_EARLY.format(when=f"{running_for(running_s)} after it began")
+            return KICKED_EARLY.format(when=f"{running_for(running_s)} after login")
         return KICKED_LATER.format(when=when)
     if retcode in ENDED:
         return ENDED[retcode].format(when=when)

@@ -6,6 +6,7 @@ ever reads them: owned by this user, not a symbolic link, writable by nobody els
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from pathlib import Path
@@ -14,6 +15,8 @@ from bot.errors import LocalError
 
 SESSION_FILE = "itchat.pkl"
 QR_FILE = "login-qr.png"
+
+log = logging.getLogger(__name__)
 
 
 def _check_private(path: Path, *, what: str) -> None:
@@ -44,15 +47,34 @@ def prepare_state_dir(state_dir: Path) -> Path:
     except OSError as exc:
         raise LocalError(
             f"cannot create the state folder {state_dir} ({exc.strerror}); set "
-            "[wechat] state_dir to a writable folder"
+            "[chat] state_dir to a writable folder"
         ) from exc
     _check_private(state_dir, what="state folder")
+    tighten(state_dir)
     session = state_dir / SESSION_FILE
     if session.exists() or session.is_symlink():
         _check_private(session, what="session file")
     if not os.access(state_dir, os.W_OK):
         raise LocalError(
             f"the state folder {state_dir} is not writable; fix its permissions or "
-            "set [wechat] state_dir"
+            "set [chat] state_dir"
         )
     return session
+
+
+def tighten(state_dir: Path) -> int | None:
+    """Make a state folder others can read or enter (755, 750) private (700): the session in
+    it is a login. Returns the mode it had when it was changed, else None."""
+    mode = stat.S_IMODE(state_dir.lstat().st_mode)
+    if not mode & 0o077:
+        return None
+    try:
+        state_dir.chmod(0o700)
+    except OSError as exc:
+        raise LocalError(
+            f"the state folder {state_dir} can be read by others (mode {mode:o}) and could not "
+            f"be made private ({exc.strerror}); run `chmod 700 {state_dir}`"
+        ) from exc
+    log.warning("state folder %s could be read by others (mode %o): made private (700)",
+                state_dir, mode)  # fmt: skip
+    return mode

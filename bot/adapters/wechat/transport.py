@@ -121,11 +121,16 @@ def build(config: Config, out: TextIO) -> Chat:
 
 def check(config: Config) -> list[Finding]:
     state_dir = config.chat.session_dir
+    before = state_dir.lstat().st_mode & 0o777 if state_dir.is_dir() else None
     session = prepare_state_dir(state_dir)
+    mode = f"{state_dir.lstat().st_mode & 0o777:o}"
+    private = f"private ({mode})"
+    if before is not None and before & 0o077:
+        private = f"was readable by others ({before:o}), made private ({mode})"
     wechat = _settings(config)
     groups = wechat.no_targets_warning() or ", ".join(wechat.groups)
     return [
-        ("state", f"{state_dir}: private (0700), session file {session.name}"),
+        ("state", f"{state_dir}: {private}, session file {session.name}"),
         ("groups", groups),
     ]
 

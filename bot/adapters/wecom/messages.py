@@ -9,10 +9,11 @@ with the @ text) or as the ``quote`` of a text that @s the bot.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from bot.core.events import peer_time
 
 PICTURE_TYPES = ("image", "mixed")
 
@@ -97,7 +98,6 @@ def inbound(frame: Mapping[str, Any]) -> Inbound | None:
     if isinstance(quote, Mapping):
         _, quoted = _content(str(quote.get("msgtype") or ""), quote)
         pictures += quoted
-    created = body.get("create_time")
     return Inbound(
         req_id=str(headers.get("req_id") or ""),
         msgid=str(msgid),
@@ -105,7 +105,7 @@ def inbound(frame: Mapping[str, Any]) -> Inbound | None:
         chat_id=str(chatid) if chatid else str(userid),
         sender=str(userid),
         is_group=is_group,
-        created_at=float(created) if isinstance(created, int | float) else time.time(),
+        created_at=peer_time(body.get("create_time")),  # seconds, or milliseconds
         text=text.strip(),
         pictures=tuple(pictures),
     )

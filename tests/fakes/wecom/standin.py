@@ -43,13 +43,18 @@ class WeComStandIn(_Wire):
         return f.new_chatid()
 
     def post_image(
-        self, from_userid: str, picture: bytes, *, fault: Fault = Fault.NONE
+        self,
+        from_userid: str,
+        picture: bytes,
+        *,
+        fault: Fault = Fault.NONE,
+        create_time: int | None = None,
     ) -> f.Posted:
-        """A picture in the single chat with ``from_userid`` (``image`` exists only there)."""
+        """A picture in the single chat with ``from_userid`` (``image`` exists only there);
+        ``create_time`` overrides the message's time (seconds since the epoch by default)."""
         media = self.media.add(picture, fault=fault)
-        return self._post(
-            from_userid, None, "image", {"url": media.url, "aeskey": media.aeskey}, (media,)
-        )
+        payload = {"url": media.url, "aeskey": media.aeskey}
+        return self._post(from_userid, None, "image", payload, (media,), create_time=create_time)
 
     def post_mixed(
         self,
@@ -120,6 +125,7 @@ class WeComStandIn(_Wire):
         media: tuple[f.Media, ...] = (),
         *,
         quote: f.Json | None = None,
+        create_time: int | None = None,
     ) -> f.Posted:
         body = f.message_body(
             bot_id=self.bot_id,
@@ -128,6 +134,7 @@ class WeComStandIn(_Wire):
             msgtype=msgtype,
             payload=payload,
             quote=quote,
+            create_time=create_time,
         )
         frame = f.push(f.CMD_MSG_CALLBACK, body)
         self._remember(frame)
