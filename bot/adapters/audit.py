@@ -24,6 +24,7 @@ import sqlite3
 import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.core.askdesk import QuestionRow
 from bot.core.pictures import Outcome
@@ -323,20 +324,13 @@ class AuditLog:
             self._db.close()
 
 
-def read_rows(db: Path, *, since: date | None = None) -> list[Row]:
-    """Rows from ``since`` on, read through a read-only connection: the log is never changed."""
-    if not db.exists():
-        raise LocalError(f"no audit log at {db} yet: run the bot first, or check [audit] path")
-    query = "SELECT seen_at, chat, outcome, label, latency_ms, model FROM pictures"
-    params: tuple[str, ...] = ()
-    if since is not None:
-        # Same as row.day >= since for ISO timestamps, and it uses the seen_at index.
-        query += " WHERE seen_at >= ?"
-        params = (since.isoformat(),)
+def _read_only(db: Path, query: str, params: tuple[str, ...] = ()) -> list[Any]:
+    """Rows of ``query`` through a read-only connection: the log is never changed, and this is
+    safe while the bot writes (WAL gives a consistent snapshot)."""
     try:
         conn = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True, timeout=10.0)
         try:
-            found = conn.execute(query, params).fetchall()
+            return conn.execute(query, params).fetchall()
         finally:
             conn.close()
     except sqlite3.Error as exc:
@@ -344,6 +338,21 @@ def read_rows(db: Path, *, since: date | None = None) -> list[Row]:
             f"cannot read the audit log {db} ({exc}): check that [audit] path names the bot's "
             "audit database and that you may read it"
         ) from exc
+
+
+def _since(query: str, since: date | None) -> tuple[str, tuple[str, ...]]:
+    # Same as row.day >= since for ISO timestamps, and it uses the seen_at index.
+    if since is None:
+        return query, ()
+    return query + " WHERE seen_at >= ?", (since.isoformat(),)
+
+
+def read_rows(db: Path, *, since: date | None = None) -> list[Row]:
+    """Picture rows from ``since`` on, for ``stats``."""
+    if not db.exists():
+        raise LocalError(f"no audit log at {db} yet: run the bot first, or check [audit] path")
+    query = "SELECT seen_at, chat, outcome, label, latency_ms, model FROM pictures"
+    found = _read_only(db, *_since(query, since))
     return [
         Row(
             seen_at=str(seen_at),
@@ -358,38 +367,17 @@ def read_rows(db: Path, *, since: date | None = None) -> list[Row]:
 
 
 def read_question_rows(db: Path, *, since: date | None = None) -> list[QuestionStatsRow]:
-    """Questions from ``since`` on, read-only like ``read_rows`` (none before [ask] existed)."""
+    """Questions from ``since`` on (none in a log written before [ask] existed)."""
+    if not _read_only(db, "SELECT 1 FROM sqlite_master WHERE name = 'questions'"):
+        return []
     query = "SELECT seen_at, chat, outcome, latency_ms FROM questions"
-    params: tuple[str, ...] = ()
-    if since is not None:
-        query += " WHERE seen_at >= ?"
-        params = (since.isoformat(),)
-    try:
-        conn = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True, timeout=10.0)
-        try:
-            found = conn.execute(query, params).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise LocalError(f"cannot read the audit log {db} ({exc})") from exc
-    except sqlite3.Error as exc:
-        raise LocalError(f"cannot read the audit log {db} ({exc})") from exc
     return [
         QuestionStatsRow(str(seen), str(chat), str(outcome), None if ms is None else float(ms))
-        for seen, chat, outcome, ms in found
+        for seen, chat, outcome, ms in _read_only(db, *_since(query, since))
     ]
 
 
 def oldest_day(db: Path) -> str | None:
-    """The day of the oldest picture row, read-only (how far back ``stats`` can look)."""
-    try:
-        conn = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True, timeout=10.0)
-        try:
-            (oldest,) = conn.execute("SELECT MIN(seen_at) FROM pictures").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise LocalError(f"cannot read the audit log {db} ({exc})") from exc
+    """The day of the oldest picture row (how far back ``stats`` can look)."""
+    [(oldest,)] = _read_only(db, "SELECT MIN(seen_at) FROM pictures")
     return None if oldest is None else str(oldest)[:10]
