@@ -24,9 +24,10 @@ from bot.core import admin, stats
 from bot.core.chat import Chat
 from bot.core.live import ModelSet
 from bot.core.pacing import PacedSender
-from bot.core.pictures import PictureService, model_share
+from bot.core.pictures import PictureService
 from bot.core.questions import Dispatch, QuestionDesk, QuestionTaker
 from bot.core.settings import Config
+from bot.core.sharing import model_share
 from bot.errors import ReloadRefused
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,9 @@ from bot.core.events import Picture, Question
 from bot.core.keeper import PhotoKeeper
 from bot.core.names import display_name
 from bot.core.photos import Photo
-from bot.core.pictures import Apologies, Outbox
+from bot.core.pictures import Outbox
 from bot.core.settings import ReplyConfig
+from bot.core.sharing import Apologies
 from bot.errors import AskRefused, AskUnavailable, BotError
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,9 @@ from bot.core.audience import Audience
 from bot.core.chat import Text
 from bot.core.events import Command, Event, Picture, Question
 from bot.core.names import display_name
-from bot.core.pictures import Apologies, Outbox
+from bot.core.pictures import Outbox
 from bot.core.settings import ReplyConfig
+from bot.core.sharing import Apologies
 
 log = logging.getLogger(__name__)
 

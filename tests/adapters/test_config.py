@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.wechat.transport import WeChatConfig
+from bot.adapters.wechat.settings import WeChatConfig
 from bot.config import load_config
 from bot.core.settings import DEFAULT_TEMPLATE
 from bot.errors import ConfigError

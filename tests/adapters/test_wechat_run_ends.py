@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.wechat.chat import WeChatChat
-from bot.adapters.wechat.transport import WeChatConfig
+from bot.adapters.wechat.settings import WeChatConfig
 from bot.errors import ReceiveFailed, SessionEnded
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from bot.adapters.wechat.transport import WeChatConfig
+from bot.adapters.wechat.settings import WeChatConfig
 from bot.core.askdesk import AskDesk, QuestionRow
 from bot.core.asking import Asked, AskLimits
 from bot.core.events import Question

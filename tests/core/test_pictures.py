@@ -15,17 +15,18 @@ from datetime import datetime
 
 import pytest
 
-from bot.adapters.wechat.transport import WeChatConfig
-from bot.adapters.wecom.transport import WeComConfig
+from bot.adapters.wechat.settings import WeChatConfig
+from bot.adapters.wecom.settings import WeComConfig
 from bot.core.answers import Answer, AnswerSource
 from bot.core.audience import Audience
 from bot.core.events import Picture
 from bot.core.keeper import PhotoKeeper
 from bot.core.live import LiveRecogniser, ModelSet
 from bot.core.photos import PhotoMemory
-from bot.core.pictures import PictureService, model_share
+from bot.core.pictures import PictureService
 from bot.core.pipeline import LabelTable, Recogniser
 from bot.core.settings import DEFAULT_APOLOGY, AskConfig, ReplyConfig
+from bot.core.sharing import model_share
 from bot.errors import DownloadFailed, ServingUnavailable
 from tests.core.fakes import (
     WAIT_S,

@@ -3,8 +3,8 @@ of neutral event goes."""
 
 from __future__ import annotations
 
-from bot.adapters.wechat.transport import WeChatConfig
-from bot.adapters.wecom.transport import WeComConfig
+from bot.adapters.wechat.settings import WeChatConfig
+from bot.adapters.wecom.settings import WeComConfig
 from bot.core.events import Command, Event, Picture, Question
 from bot.core.questions import Dispatch, QuestionDesk
 from bot.core.settings import ReplyConfig

@@ -22,8 +22,8 @@ from bot.adapters.wechat import login
 from bot.adapters.wechat.batches import guard_batches
 from bot.adapters.wechat.download import Downloader
 from bot.adapters.wechat.messages import picture_from_itchat, question_from_itchat
+from bot.adapters.wechat.settings import WeChatConfig
 from bot.adapters.wechat.state import QR_FILE, SESSION_FILE, prepare_state_dir
-from bot.adapters.wechat.transport import WeChatConfig
 from bot.core.chat import EventHandler, Image, Message, QrHandler, Sent
 from bot.core.events import Command
 from bot.core.names import display_name, normalise_name

@@ -24,7 +24,7 @@ from aibot import WSClient
 
 from bot.adapters.wecom.link import Frame, Link
 from bot.adapters.wecom.messages import Inbound, Media, inbound
-from bot.adapters.wecom.transport import WeComConfig
+from bot.adapters.wecom.settings import WeComConfig
 from bot.adapters.wecom.words import trust_ca
 from bot.core.chat import EventHandler, Image, Message, QrHandler, Sent
 from bot.core.events import Command, Picture, Question
