@@ -48,3 +48,22 @@ def test_console_posts_a_chosen_picture_as_a_chosen_sender_in_a_chosen_group() -
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("posted: 小红 in 我们一家 (MsgId ")
     assert lines[1].startswith("post: [Errno 2] No such file or directory")
+
+
+def test_console_asks_quotes_and_writes_to_the_file_helper_as_the_owner() -> None:
+    out = io.StringIO()
+    with WeChatSimulator(auto_scan_after_s=None) as sim:
+        sim.add_group("我们一家", ["小明", "小红"])
+        console = Console(sim, out)
+        console.run("post 我们一家 小红 class:281")
+        photo = out.getvalue().split("MsgId ")[1].rstrip(")\n")
+        assert console.run("ask 我们一家 小明 这是什么?") is True
+        assert console.run(f"quote 我们一家 小明 {photo} 这只呢?") is True
+        assert console.run("owner forget 小红") is True
+        texts = [(m.chat, m.sender, m.text, m.quotes) for m in sim._messages if m.msg_type != 3]
+    assert texts == [
+        ("group", "小明", f"@{sim.me}\u2005这是什么?", None),
+        ("group", "小明", f"@{sim.me}\u2005这只呢?", texts[1][3]),
+        ("filehelper", sim.me, "forget 小红", None),
+    ]
+    assert texts[1][3] is not None  # the quote names the photo's NewMsgId

@@ -20,6 +20,9 @@ HELP = """commands:
   post GROUP SENDER PICTURE   SENDER posts PICTURE (a file path, or class:N for a picture the
                               TF Serving stand-in classifies as class N) in GROUP
   text GROUP SENDER TEXT...   SENDER writes TEXT in GROUP
+  ask GROUP SENDER TEXT...    SENDER writes "@bot TEXT" in GROUP (a question, with [ask])
+  quote GROUP SENDER MSGID TEXT...   SENDER quotes message MSGID with "@bot TEXT" (引用)
+  owner TEXT...               you write TEXT to your file helper (status, pause, forget 小明...)
   scan                        the phone scans and confirms the QR code (with --manual-scan)
   logout [CODE]               WeChat ends the bot's session (1100, 1101 or 1102; default 1101)
   sent                        what the bot sent since the last `sent`
@@ -79,6 +82,16 @@ class Console:
         elif command == "text" and len(args) >= 3:
             self.sim.post_text(args[0], args[1], " ".join(args[2:]))
             self.say(f"posted text: {args[1]} in {args[0]}")
+        elif command == "ask" and len(args) >= 3:
+            self.sim.post_text(args[0], args[1], f"@{self.sim.me}\u2005{' '.join(args[2:])}")
+            self.say(f"asked: {args[1]} in {args[0]}")
+        elif command == "quote" and len(args) >= 4:
+            text = f"@{self.sim.me}\u2005{' '.join(args[3:])}"
+            msg_id = self.sim.post_quote(args[0], args[1], text, args[2])
+            self.say(f"quoted {args[2]}: {args[1]} in {args[0]} (MsgId {msg_id})")
+        elif command == "owner" and args:
+            self.sim.post_text(None, self.sim.me, " ".join(args), to_filehelper=True)
+            self.say("written to your file helper")
         elif command == "scan":
             self.sim.scan()
             self.say("scanned and confirmed")
