@@ -132,8 +132,9 @@ class SessionEnded(ChatError):
 
 
 class ReceiveFailed(ChatError):
-    """The receive loop stopped on errors of this machine or its network, not the service's
-    word: worth an automatic restart (the CLI exits 75, which systemd restarts)."""
+    """The receive loop stopped on errors of this machine or its network, or on a service's
+    temporary trouble after the bot's own retries (WeCom), not on the service's final word:
+    worth an automatic restart (the CLI exits 75, which systemd restarts)."""
 
 
 class DownloadFailed(ChatError):

@@ -5,6 +5,8 @@ stand-in. The tests wait on conditions (frames, audit rows, output), never on fi
 
 from __future__ import annotations
 
+import configparser
+import itertools
 import os
 import signal
 import subprocess
@@ -47,6 +49,7 @@ def wecom_config(
     wecom: str = "",
     reply: str = "",
     status_port: int | None = None,
+    extra: str = "",
 ) -> Path:
     cfg = write_bot_config(
         tmp_path,
@@ -63,6 +66,7 @@ def wecom_config(
     )
     if status_port is not None:
         text += f'[status]\nlisten = "127.0.0.1:{status_port}"\n'
+    text += extra
     cfg.write_text(cfg.read_text(encoding="utf-8") + text, encoding="utf-8")
     return cfg
 
@@ -353,9 +357,7 @@ def test_healthz_names_the_chat_connection(
     assert health["chat_connected"] is True and "wechat_login" not in health
 
 
-def run_check(
-    cfg: Path, secret: str | None, *args: str
-) -> subprocess.CompletedProcess[str]:
+def run_check(cfg: Path, secret: str | None, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
     if secret is not None:
         env[SECRET_ENV] = secret
@@ -391,7 +393,7 @@ def test_check_without_the_right_secret_exits_2_with_one_line(
     assert "Traceback" not in done.stderr
 
 
-def test_unreachable_wecom_exits_2_after_a_few_retries(
+def test_unreachable_wecom_exits_75_after_a_few_retries_which_systemd_restarts(
     wecom: WeComStandIn, tfs: FakeTFServing, tmp_path: Path
 ) -> None:
     cfg = wecom_config(tmp_path, wecom, tfs.url)
@@ -399,10 +401,21 @@ def test_unreachable_wecom_exits_2_after_a_few_retries(
     cfg.write_text(text, encoding="utf-8")
     started = time.monotonic()
     bot = BotProcess(cfg, env={SECRET_ENV: SECRET})
-    assert bot.wait(60) == 2
-    assert time.monotonic() - started > 5  # it retried with backoff (1 + 2 + 4 s)
+    assert bot.wait(60) == 75
+    assert time.monotonic() - started > 5  # it retried with backoff (1 + 2 + 4 s, less jitter)
     errors = [line for line in bot.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "cannot reach WeCom at wss://127.0.0.1:" in errors[0]
+    assert len(errors) == 1 and "gave up connecting to WeCom at wss://127.0.0.1:" in errors[0]
+    assert "4 times in a row" in errors[0] and "exits 75" in errors[0]
+    assert restarted_by_systemd(75) and not restarted_by_systemd(2)
+
+
+def restarted_by_systemd(code: int) -> bool:
+    """Whether deploy/wechat-vision-bot.service restarts the bot after exit ``code``."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(REPO / "deploy" / "wechat-vision-bot.service", encoding="utf-8")
+    service = unit["Service"]
+    prevented = service.get("RestartPreventExitStatus", "").split()
+    return service["Restart"] in ("on-failure", "always") and str(code) not in prevented
 
 
 def longest_leak(text: str, secret: str = SECRET) -> str:
@@ -452,7 +465,53 @@ def test_a_picture_stamped_in_milliseconds_is_answered_and_its_owner_line_dated_
     wecom.wait_until(
         lambda: any("一张图片" in str(m.body) for m in wecom.sent_messages()), 20, "owner line"
     )
-    [line] = [m.body["markdown"]["content"] for m in wecom.sent_messages() if "一张图片" in str(m.body)]
+    [line] = [
+        m.body["markdown"]["content"] for m in wecom.sent_messages() if "一张图片" in str(m.body)
+    ]
     assert line.startswith(f"[{date.today():%Y-%m-%d} ")
     [row] = wait_for_rows(db(tmp_path), lambda r: len(r) == 1 and r[0]["outcome"] == "replied")
     assert row["msg_id"] == posted.msgid
+
+
+def logins(wecom: WeComStandIn) -> list[float]:
+    """When each successful login happened (the stand-in's clock)."""
+    with wecom._cond:
+        return [r.at for r in wecom.frames if r.cmd == "aibot_subscribe" and r.errcode == 0]
+
+
+def test_a_server_that_cuts_every_login_meets_growing_waits_not_a_login_a_second(
+    wecom: WeComStandIn, start: Start
+) -> None:
+    bot = start()
+    wecom.drop_after_subscribe_s = 0.2  # accepts every login, drops it 0.2 s later
+    wecom.drop()
+    wecom.wait_subscribed(count=6, timeout_s=40)
+    at = logins(wecom)
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(at)]
+    assert gaps == sorted(gaps) and gaps[-1] > 3 * gaps[1], gaps  # the waits grow
+    assert "connecting again in" in bot.stderr and bot.proc.poll() is None
+
+
+def test_a_login_refused_for_now_after_a_drop_is_tried_again_and_the_bot_answers(
+    wecom: WeComStandIn, start: Start
+) -> None:
+    bot = start()
+    wecom.refuse_subscribes = [(45009, "api freq out of limit")]
+    wecom.drop()
+    wecom.wait_subscribed(count=2, timeout_s=20)
+    posted = wecom.post_image(XIAOMING, class_photo(286))
+    assert content(wecom.wait_reply(posted.req_id, timeout_s=20)).endswith(CAT)
+    assert "refused for now (errcode 45009: api freq out of limit)" in bot.stderr
+    assert bot.proc.poll() is None
+
+
+def test_a_huge_media_link_is_refused_at_max_bytes_without_being_read_whole(
+    wecom: WeComStandIn, start: Start, tmp_path: Path
+) -> None:
+    start(extra="[images]\nmax_bytes = 2000000\n")
+    posted = wecom.post_image(XIAOMING, class_photo(286), fault=Fault.HUGE)  # 64 MiB of noise
+    [row] = wait_for_rows(db(tmp_path), lambda r: len(r) == 1 and r[0]["outcome"] == "failed")
+    assert "larger than [images] max_bytes = 2,000,000 bytes" in str(row["reason"])
+    assert "the rest was not read" in str(row["reason"])
+    wecom.wait_until(lambda: wecom.media.sent_bytes(posted.media[0]) > 0, 5, "the download")
+    assert wecom.media.sent_bytes(posted.media[0]) < wecom.media.huge_bytes // 2

@@ -2,9 +2,10 @@
 
 Messages become neutral events (``Picture``, ``Question`` for a text @ the bot, ``Command`` from
 the owner) whose ``reply_to`` is a handle for the callback's ``req_id``: ``send(handle, Text)``
-answers it with one finished stream reply; any other ``chat_id`` (the owner's userid) gets a
-proactive markdown message. Messages are taken off the
-SDK's loop onto a thread of their own, so screening and audit writes never hold the loop up.
+answers it with one finished stream reply, ``send(handle, Image)`` with a picture on a stream of
+its own; any other ``chat_id`` (the owner's userid) gets a proactive markdown message (``replies``
+says what WeCom takes). Messages are taken off the SDK's loop onto a thread of their own, so
+screening and audit writes never hold the loop up.
 """
 
 from __future__ import annotations
@@ -12,42 +13,23 @@ from __future__ import annotations
 import atexit
 import logging
 import queue
-import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
-import aiohttp
-from aibot import WSClient
-
+from bot.adapters.wecom import replies
 from bot.adapters.wecom.link import Frame, Link
 from bot.adapters.wecom.messages import Inbound, Media, inbound
 from bot.adapters.wecom.settings import WeComConfig
 from bot.adapters.wecom.words import trust_ca
 from bot.core.chat import EventHandler, Image, Message, QrHandler, Sent
 from bot.core.events import Command, Picture, Question
-from bot.errors import DownloadFailed, LoginRefused
+from bot.errors import LoginRefused
 
 log = logging.getLogger(__name__)
 
-# 接收消息 (100719): WeCom waits at most 6 minutes from the user's message for the finished
-# stream. A reply is started no later than REPLY_DEADLINE_S, so its ack fits in the window.
-STREAM_WINDOW_S = 360.0
-REPLY_DEADLINE_S = 330.0
 SEND_TIMEOUT_S = 15.0  # the SDK waits up to 5 s for each ack; replies on one req_id queue up
-HANDLE = "wecom-reply:"
-
-
-@dataclass(frozen=True)
-class _Ticket:
-    """A callback that may still be answered: one stream per picture."""
-
-    req_id: str
-    stream_id: str
-    msg_id: str
-    received: float
+STREAM_EXPIRED = "errcode=846608"  # the SDK's "Reply ack error": the window has passed
 
 
 class WeComChat:
@@ -60,15 +42,15 @@ class WeComChat:
         cfg: WeComConfig,
         *,
         download_timeout_s: float,
+        max_bytes: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.account = f"WeCom AI bot {cfg.bot_id}"
         self._download_timeout_s = download_timeout_s
-        self._clock = clock
+        self._max_bytes = max_bytes
         self._chats = cfg.chats
-        self._lock = threading.Lock()
-        self._tickets: dict[str, _Ticket] = {}
+        self._tickets = replies.Tickets(clock)
         self._unlisted: set[str] = set()
         self._inbox: queue.SimpleQueue[Frame] = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -150,58 +132,43 @@ class WeComChat:
         """Take no more messages; the connection stays up so replies in hand still go out."""
         self._stopping.set()
 
+    def close(self) -> None:
+        """Disconnect now (``connect`` has it done at exit, after replies in hand went out)."""
+        if self._link is not None:
+            self._link.close()
+
     # -- sending ----------------------------------------------------------------------------
     def send(self, chat_id: str, message: Message) -> Sent:
         """Answer a message's callback (``chat_id`` a reply handle) or message a userid."""
+        if not chat_id.startswith(replies.HANDLE):
+            if isinstance(message, Image):  # aibot_send_msg takes markdown or a card only
+                why = "WeCom lets an AI bot send a picture only as the answer to a message"
+                return Sent(False, why, final=True)
+            return self._deliver(replies.markdown(chat_id, message.text), f"message to {chat_id}")
+        ticket = self._tickets.valid(chat_id)
+        if isinstance(ticket, str):
+            log.warning("WeCom reply not sent: %s", ticket)
+            return Sent(False, ticket, final=True)
+        what = f"reply to message {ticket.msg_id}"
         if isinstance(message, Image):
-            return Sent(False, "the WeCom transport sends text only", final=True)
-        return self._send_text(chat_id, message.text)
+            make = replies.stream_picture(ticket, message.data)
+            if isinstance(make, str):
+                log.warning("WeCom %s not sent: %s", what, make)
+                return Sent(False, make, final=True)
+            return self._deliver(make, what)
+        return self._deliver(replies.stream_text(ticket, message.text), what)
 
-    def _send_text(self, chat_id: str, text: str) -> Sent:
+    def _deliver(self, make: replies.Make, what: str) -> Sent:
         if self._link is None:
             return Sent(False, "not connected to WeCom")
-        make: Callable[[WSClient], Awaitable[Any]]
-        if chat_id.startswith(HANDLE):
-            with self._lock:
-                ticket = self._tickets.get(chat_id)
-            age = self._clock() - ticket.received if ticket else STREAM_WINDOW_S
-            if ticket is None or age > REPLY_DEADLINE_S:
-                why = f"{age:.0f} s after the message, past WeCom's 6-minute window"
-                log.warning("WeCom reply not sent: %s for answering it", why)
-                return Sent(False, why, final=True)
-            headers = {"headers": {"req_id": ticket.req_id}}
-            stream = ticket.stream_id
-            what = f"reply to message {ticket.msg_id}"
-
-            def make(c: WSClient) -> Awaitable[Any]:
-                reply: Awaitable[Any] = c.reply_stream(headers, stream, text, finish=True)
-                return reply
-        else:
-            what = f"message to {chat_id}"
-
-            def make(c: WSClient) -> Awaitable[Any]:
-                body = {"msgtype": "markdown", "markdown": {"content": text}}
-                message: Awaitable[Any] = c.send_message(chat_id, body)
-                return message
-
         try:
             self._link.call(make, SEND_TIMEOUT_S)
         except (RuntimeError, TimeoutError, ConnectionError, OSError) as exc:
             # RuntimeError is the SDK's "Reply ack error: errcode=..." (846608: window passed)
             why = str(exc) or type(exc).__name__
             log.warning("WeCom %s not delivered: %s", what, why)
-            return Sent(False, why)
+            return Sent(False, why, final=STREAM_EXPIRED in why)
         return Sent(True)
-
-    def _reply_handle(self, msg: Inbound, msg_id: str) -> str:
-        now = self._clock()
-        handle = HANDLE + secrets.token_hex(8)
-        with self._lock:
-            old = [h for h, t in self._tickets.items() if now - t.received > STREAM_WINDOW_S]
-            for h in old:
-                del self._tickets[h]
-            self._tickets[handle] = _Ticket(msg.req_id, handle[len(HANDLE) :], msg_id, now)
-        return handle
 
     # -- receiving (the inbox thread) -------------------------------------------------------
     def _take_all(self) -> None:
@@ -248,7 +215,7 @@ class WeComChat:
             msg,
             msg_id,
             fetch=lambda: self._fetch(msg_id, media),
-            reply_to=self._reply_handle(msg, msg_id),
+            reply_to=self._tickets.issue(msg.req_id, msg_id),
         )
 
     @staticmethod
@@ -262,30 +229,16 @@ class WeComChat:
         return _event(msg, msg.msgid, fetch=nothing, refused=refused)
 
     def _fetch(self, msg_id: str, media: Media) -> bytes:
-        """Runs in the bot's worker pool; the download itself runs on the SDK's loop."""
+        """Runs in the bot's worker pool; the download itself runs on the SDK's loop. Raises
+        DownloadFailed or ImageError (larger than ``[images] max_bytes``)."""
         assert self._link is not None, "pictures arrive only once connected"
-        try:
-            return self._link.download(media.url, media.aeskey, self._download_timeout_s)
-        except TimeoutError as exc:
-            raise DownloadFailed(
-                f"WeCom did not deliver picture {msg_id} within [wechat] download_timeout_s = "
-                f"{self._download_timeout_s:g} s"
-            ) from exc
-        except aiohttp.ClientResponseError as exc:
-            raise DownloadFailed(
-                f"WeCom refused picture {msg_id} (HTTP {exc.status}); its link is valid about "
-                "five minutes, so it may have expired"
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise DownloadFailed(
-                f"WeCom did not deliver picture {msg_id} ({type(exc).__name__}); it is WeCom's "
-                "side or this machine's network, nothing to fix in the bot"
-            ) from exc
-        except (RuntimeError, ValueError) as exc:  # the SDK's decrypt_file errors
-            raise DownloadFailed(
-                f"picture {msg_id} from WeCom could not be decrypted with its key; the file "
-                "was damaged on WeCom's side, nothing to fix in the bot"
-            ) from exc
+        return self._link.download(
+            media.url,
+            media.aeskey,
+            timeout_s=self._download_timeout_s,
+            max_bytes=self._max_bytes,
+            what=f"picture {msg_id}",
+        )
 
     def _question(self, msg: Inbound) -> Question:
         """A text that @-mentions the bot (WeCom delivers only those from groups)."""
@@ -298,7 +251,7 @@ class WeComChat:
             from_self=False,
             created_at=msg.created_at,
             text=msg.text,
-            reply_to=self._reply_handle(msg, msg.msgid),
+            reply_to=self._tickets.issue(msg.req_id, msg.msgid),
             sender_id=msg.sender,
         )
 

@@ -6,11 +6,13 @@ SDK 1.0.2 (pinned in pyproject.toml) behaves in ways this module works around:
 * It verifies TLS with contexts built from certifi at import (``aibot/ws.py:13-18``,
   ``aibot/api.py:15-20``) and has no option for another CA: ``words.trust_ca`` adds one to both.
 * It reconnects by itself, but not after a clean close by the server or after two unanswered
-  heartbeats (its receive loop just ends, ``aibot/ws.py:189-208, 307-319``). So its own
-  reconnects are switched off (``max_reconnect_attempts=0``) and a supervisor here watches
-  the connection, reconnects with backoff a bounded number of times, then gives up.
-* A wrong Secret is only an ``error`` event (``aibot/ws.py:243-256``), and pyee kills the
+  heartbeats (its receive loop just ends, ``aibot/ws.py:189-208, 307-319``), and it resets its
+  backoff on every connect, so a server that cuts each login meets a login every second. So
+  its own reconnects are switched off (``max_reconnect_attempts=0``) and a supervisor here
+  watches the connection and reconnects with the waits of ``backoff``.
+* A refused login is only an ``error`` event (``aibot/ws.py:243-256``), and pyee kills the
   receive task when nobody listens for ``error``: every client here has an ``error`` listener.
+  A wrong Secret ends the bot; any other refusal (45009 rate limit) is tried again.
 * ``disconnected_event`` (another process connected as this bot) is only re-emitted
   (``aibot/message_handler.py:73-85``): the supervisor disconnects and ends the session.
 
@@ -29,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aibot.api
 from aibot import WSClient, WSClientOptions
 
-from bot.adapters.wecom import words
-from bot.adapters.wecom.words import AT_START, WHILE_RUNNING
-from bot.errors import BotError, LoginRefused, SessionEnded
+from bot.adapters.wecom import media, words
+from bot.adapters.wecom.backoff import AT_START, WHILE_RUNNING, Backoff
+from bot.errors import BotError, DownloadFailed, LoginRefused, ReceiveFailed, SessionEnded
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ T = TypeVar("T")
 Frame = dict[str, Any]
 AUTH_TIMEOUT_S = 15.0  # no answer to aibot_subscribe in this time: try again
 RECONNECT_WAIT_S = 5.0  # a send while reconnecting waits this long for the connection
+DOWNLOAD_GRACE_S = 5.0  # a download's own deadline fires first; this one only if the loop hangs
 WATCH_INTERVAL_S = 0.5  # how often the supervisor looks at the socket (a clean close is silent)
 
 
@@ -49,6 +53,7 @@ class _Outcome:
     """How one connection went."""
 
     authenticated: bool = False
+    lived_s: float = 0.0  # how long it was logged in
     why: str = "failed"
     fatal: BotError | None = None
 
@@ -74,7 +79,6 @@ class Link:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="wecom", daemon=True)
         self._client: WSClient | None = None  # the authenticated client, if any
-        self._downloader: WSClient | None = None  # never connected: media downloads only
         self._ready = threading.Event()  # first login done, or it failed for good
         self._ended = threading.Event()
         self._end: BotError | None = None
@@ -85,7 +89,8 @@ class Link:
 
     # -- other threads ----------------------------------------------------------------------
     def start(self) -> None:
-        """Connect and log in; raise LoginRefused (or LocalError) when that fails for good."""
+        """Connect and log in; raise LoginRefused (credentials, TLS) or ReceiveFailed (gave up
+        on the network or on WeCom's refusals for now) when that fails for good."""
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._supervise(), self._loop)
         while not self._ready.wait(1.0):
@@ -126,20 +131,23 @@ class Link:
             future.cancel()
             raise
 
-    def download(self, url: str, aeskey: str, timeout_s: float) -> bytes:
-        """Fetch and decrypt one media URL (AES-256-CBC, done by the SDK) within ``timeout_s``."""
-
-        async def go() -> bytes:
-            assert self._downloader is not None, "made by the supervisor before login"
-            data, _name = await self._downloader.download_file(url, aeskey or None)
-            return bytes(data)
-
-        future = asyncio.run_coroutine_threadsafe(go(), self._loop)
+    def download(
+        self, url: str, aeskey: str, *, timeout_s: float, max_bytes: int, what: str
+    ) -> bytes:
+        """Fetch and decrypt one media URL on the loop (``media.fetch``: streamed, capped at
+        ``max_bytes``, within ``timeout_s``); raises DownloadFailed or ImageError."""
+        context = aibot.api._SSL_CONTEXT  # the SDK's, with [wecom] ca_file added (trust_ca)
+        fetch = media.fetch(
+            url, aeskey, ssl_context=context, timeout_s=timeout_s, max_bytes=max_bytes, what=what
+        )
+        future = asyncio.run_coroutine_threadsafe(fetch, self._loop)
         try:
-            return future.result(timeout_s)
-        except TimeoutError:
+            return future.result(timeout_s + DOWNLOAD_GRACE_S)
+        except TimeoutError as exc:  # the loop is stuck: fetch's own deadline did not fire
             future.cancel()
-            raise
+            raise DownloadFailed(
+                f"WeCom's connection thread did not deliver {what} in time"
+            ) from exc
 
     def close(self, timeout_s: float = 3.0) -> None:
         """Disconnect and stop the loop thread (idempotent)."""
@@ -180,27 +188,28 @@ class Link:
 
     async def _supervise(self) -> None:
         self._wake, self._up = asyncio.Event(), asyncio.Event()
-        self._downloader = self._new_client()
-        failures = 0
+        backoff = Backoff()
         while not self._closing:
-            outcome = await self._session()
+            out = await self._session()
             if self._closing:
                 break
-            if outcome.fatal is not None:
-                return self._finish(outcome.fatal)
-            failures = 1 if outcome.authenticated else failures + 1
+            if out.fatal is not None:
+                return self._finish(out.fatal)
             policy = WHILE_RUNNING if self._authenticated else AT_START
-            if failures > policy.attempts:
-                return self._finish(self._ending(
-                    f"cannot reach WeCom at {self.ws_url}: the connection {outcome.why}, "
-                    f"{policy.attempts + 1} times; check this machine's network (firewall, "
-                    "proxy) and [wecom] ws_url"
-                ))  # fmt: skip
-            delay = policy.delay_s(failures)
-            log.warning(
-                "WeCom connection %s; connecting again in %.1f s (retry %d of %d)",
-                outcome.why, delay, failures, policy.attempts,
-            )  # fmt: skip
+            delay = backoff.next_delay_s(policy, logged_in=out.authenticated, lived_s=out.lived_s)
+            if delay is None:  # exit 75: a restart may well find WeCom reachable again
+                why = words.gave_up(self.ws_url, out.why, policy.attempts + 1)
+                return self._finish(ReceiveFailed(why))
+            if out.authenticated:
+                log.warning(
+                    "WeCom connection %s after %.1f s; connecting again in %.1f s",
+                    out.why, out.lived_s, delay,
+                )  # fmt: skip
+            else:
+                log.warning(
+                    "WeCom connection %s; connecting again in %.1f s (retry %d of %d)",
+                    out.why, delay, backoff.misses, policy.attempts,
+                )  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
@@ -216,9 +225,11 @@ class Link:
         """One connection, from connect to its end; never raises."""
         out, done = _Outcome(), asyncio.Event()
         client = self._new_client()
+        logged_in_at = 0.0
 
         def authenticated() -> None:
-            out.authenticated = True
+            nonlocal logged_in_at
+            out.authenticated, logged_in_at = True, self._loop.time()
             self._client = client
             if self._up is not None:
                 self._up.set()
@@ -233,9 +244,11 @@ class Link:
         def error(exc: Exception) -> None:
             text = str(exc)
             refused = words.auth_refused(text)
-            if refused is not None:
+            if refused is not None and refused[0] in words.CREDENTIAL_REFUSALS:
                 code, errmsg = refused
                 out.fatal = self._ending(words.refused(self.bot_id, self._secret_env, code, errmsg))
+            elif refused is not None:  # 45009 and the like: WeCom's passing state
+                out.why = words.turned_away(*refused)
             elif isinstance(exc, ssl.SSLCertVerificationError):  # no retry fixes it
                 out.fatal = self._ending(words.untrusted(self.ws_url, self._ca_file, exc))
             elif "Max reconnect attempts" not in text:  # that one is the SDK giving up: ours
@@ -278,6 +291,8 @@ class Link:
         except Exception as exc:  # connect() reports through `error`; this is a safety net
             out.why = f"failed ({type(exc).__name__}: {exc})"
         finally:
+            if out.authenticated:
+                out.lived_s = self._loop.time() - logged_in_at
             if self._client is client:
                 self._client = None
                 if self._up is not None:

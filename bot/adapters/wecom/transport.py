@@ -43,14 +43,20 @@ def build(config: Config, out: TextIO) -> Chat:
     # Imported here: the WeCom SDK (asyncio, aiohttp, websockets) is loaded only when used.
     from bot.adapters.wecom.chat import WeComChat
 
-    return WeComChat(_settings(config), download_timeout_s=config.chat.download_timeout_s)
+    return WeComChat(
+        _settings(config),
+        download_timeout_s=config.chat.download_timeout_s,
+        max_bytes=config.images.max_bytes,
+    )
 
 
 def check(config: Config) -> list[Finding]:
     from bot.adapters.wecom.chat import WeComChat
 
     wecom = _settings(config)
-    chat = WeComChat(wecom, download_timeout_s=config.chat.download_timeout_s)
+    chat = WeComChat(
+        wecom, download_timeout_s=config.chat.download_timeout_s, max_bytes=config.images.max_bytes
+    )
     lines = [("wecom", chat.probe()), ("secret", f"${wecom.secret_env} is set (not shown)")]
     if wecom.ca_file is not None:
         lines.append(("ca_file", f"{wecom.ca_file}: trusted in addition to the usual CAs"))

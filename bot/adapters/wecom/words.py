@@ -1,13 +1,12 @@
 """What the WeCom SDK needs from outside and what its failures mean: the extra CA, its logger,
-the reconnect policy, and the one-line messages for a refused login, an untrusted certificate
-and a kick."""
+which refused logins are final, and the one-line messages for a refused login, an untrusted
+certificate, a kick and giving up."""
 
 from __future__ import annotations
 
 import logging
 import re
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 
 import aibot.api
@@ -18,22 +17,10 @@ from bot.errors import LocalError
 # SDK 1.0.2 reports a refused login only as this exception text (aibot/ws.py:243-256).
 _AUTH_FAILED = re.compile(r"^Authentication failed: (?P<msg>.*) \(code: (?P<code>-?\d+)\)$", re.S)
 BAD_SECRET = 853000
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Bounded reconnects: ``attempts`` more tries, waits doubling from ``first_delay_s``."""
-
-    attempts: int
-    first_delay_s: float
-    max_delay_s: float = 30.0
-
-    def delay_s(self, attempt: int) -> float:
-        return float(min(self.first_delay_s * 2 ** (attempt - 1), self.max_delay_s))
-
-
-AT_START = Retry(attempts=3, first_delay_s=1.0)  # 1 + 2 + 4 s: someone is watching the start
-WHILE_RUNNING = Retry(attempts=8, first_delay_s=0.5)  # 0.5 ... 30 s: about a minute and a half
+# Only these refusals of ``aibot_subscribe`` are final: a person must fix the Bot ID or Secret.
+# Any other errcode (45009 "api freq out of limit" after a drop, -1 "system busy", ...) is
+# WeCom's passing state: the login is tried again with backoff.
+CREDENTIAL_REFUSALS = frozenset({BAD_SECRET})
 
 
 def trust_ca(ca_file: Path) -> None:
@@ -67,9 +54,12 @@ def auth_refused(text: str) -> tuple[int, str] | None:
     return (int(found["code"]), found["msg"]) if found else None
 
 
+def _detail(errmsg: str) -> str:
+    return errmsg.split(", hint")[0].strip() or "no detail"
+
+
 def refused(bot_id: str, secret_env: str, code: int, errmsg: str) -> str:
-    detail = errmsg.split(", hint")[0].strip() or "no detail"
-    why = "the Bot ID and Secret do not match" if code == BAD_SECRET else detail
+    why = "the Bot ID and Secret do not match" if code == BAD_SECRET else _detail(errmsg)
     return (
         f"WeCom refused the login of AI bot {bot_id} (errcode {code}: {why}); in the WeCom "
         "admin console open this AI bot's API settings (long connection), check that "
@@ -93,4 +83,18 @@ def kicked(bot_id: str) -> str:
     return (
         f"WeCom disconnected AI bot {bot_id}: another process connected as this bot (WeCom "
         "keeps one connection per bot); stop the other one, then start this bot again"
+    )
+
+
+def turned_away(code: int, errmsg: str) -> str:
+    """How a connection ended whose login WeCom refused for now (completes "the connection …")."""
+    return f"was refused for now (errcode {code}: {_detail(errmsg)})"
+
+
+def gave_up(ws_url: str, why: str, times: int) -> str:
+    return (
+        f"gave up connecting to WeCom at {ws_url}: the connection {why}, {times} times in a row; "
+        "check this machine's network (firewall, proxy) and [wecom] ws_url. Nothing to fix if "
+        "WeCom itself was down or limiting logins: the bot exits 75, and the systemd unit "
+        "starts it again"
     )

@@ -7,6 +7,8 @@ Node SDK it mirrors (WecomTeam/aibot-node-sdk ``src/types``) and the official pa
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -33,7 +35,12 @@ ERRMSG_STREAM_EXPIRED = "stream message update expired"
 # Not documented for this channel: the generic WeCom "invalid Request Parameter". The stand-in
 # answers it for every malformed or unknown request (unknown req_id, unknown chat, bad body).
 ERR_INVALID_REQUEST = 40058
+# Seen in the wild on aibot_subscribe after a drop (the brief of issue 16): a rate limit.
+ERR_FREQ_LIMIT = 45009
+ERRMSG_FREQ_LIMIT = "api freq out of limit"
 STREAM_CONTENT_MAX_BYTES = 20480  # aibot-node-sdk src/types/api.ts StreamReplyBody.content
+MSG_ITEMS_MAX = 10  # ... StreamReplyBody.msg_item: "目前仅当 finish=true 时支持设置，最多 10 个"
+MSG_ITEM_IMAGE_MAX_BYTES = 10 * 1024 * 1024  # ... ReplyMsgItem.image: JPG/PNG, at most 10M
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,26 @@ class ClientFrame:
     @property
     def finish(self) -> bool:
         return bool(self.stream.get("finish", False))
+
+
+def valid_msg_items(items: object, *, finished: bool) -> bool:
+    """A stream's ``msg_item`` as WeCom takes it: only on the finishing frame, at most 10
+    images, each JPEG or PNG base64 of at most 10 MB with the md5 of its bytes."""
+    if not finished or not isinstance(items, list) or not 1 <= len(items) <= MSG_ITEMS_MAX:
+        return False
+    for item in items:
+        image = item.get("image") if isinstance(item, dict) else None
+        if not isinstance(image, dict) or item.get("msgtype") != "image":
+            return False
+        try:
+            data = base64.b64decode(str(image.get("base64")), validate=True)
+        except ValueError:
+            return False
+        if len(data) > MSG_ITEM_IMAGE_MAX_BYTES or not data.startswith((b"\xff\xd8", b"\x89PNG")):
+            return False
+        if image.get("md5") != hashlib.md5(data, usedforsecurity=False).hexdigest():
+            return False
+    return True
 
 
 def new_req_id() -> str:

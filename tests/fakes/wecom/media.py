@@ -5,6 +5,10 @@ Each message gets its own 32-byte key. ``aeskey`` is its base64 form without the
 '='"); the IV is the first 16 bytes of the key; the plaintext is PKCS#7-padded to a multiple of
 32 bytes (aibot-node-sdk src/crypto.ts: "文档要求 PKCS#7 填充至 32 字节的倍数").
 
+``Fault.HUGE`` serves ``huge_bytes`` of noise without a Content-Length (or announcing it, with
+``announce_huge``), as a hostile or broken link would; ``sent_bytes`` tells how much of it the
+client took before it hung up.
+
 The URL lives ``media_ttl_s`` (the docs say five minutes). After that, or for ``Fault.EXPIRED``,
 the server answers ``expired_status`` (403 by default, an assumption: the real CDN's answer is not
 documented) so the SDK's ``raise_for_status`` raises ``aiohttp.ClientResponseError``.
@@ -27,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from tests.fakes.wecom.frames import Media
 
 PAD_BLOCK = 32
+NOISE_CHUNK_BYTES = 64 * 1024
 
 
 class Fault(enum.Enum):
@@ -35,6 +40,7 @@ class Fault(enum.Enum):
     NONE = "none"
     EXPIRED = "expired"  # HTTP ``expired_status``, as after the URL's lifetime
     CORRUPT = "corrupt"  # 200 with bytes that do not decrypt (invalid PKCS#7 padding)
+    HUGE = "huge"  # 200 with ``huge_bytes`` of noise, streamed
 
 
 def aeskey_of(key: bytes) -> str:
@@ -77,6 +83,7 @@ class _Item:
     fault: Fault
     created: float
     downloads: int = 0
+    sent_bytes: int = 0
 
 
 class MediaStore:
@@ -86,6 +93,8 @@ class MediaStore:
         self.base_url = ""  # set once the server has a port
         self.media_ttl_s = 300.0
         self.expired_status = 403
+        self.huge_bytes = 64 * 1024 * 1024
+        self.announce_huge = False
         self._items: dict[str, _Item] = {}
         self._lock = threading.Lock()
 
@@ -106,12 +115,17 @@ class MediaStore:
         with self._lock:
             return self._items[media.url.rsplit("/", 1)[1]].downloads
 
+    def sent_bytes(self, media: Media) -> int:
+        """Bytes of the body written to the client (for ``Fault.HUGE``: before it hung up)."""
+        with self._lock:
+            return self._items[media.url.rsplit("/", 1)[1]].sent_bytes
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/cos/{token}", self._serve)
         return app
 
-    async def _serve(self, request: web.Request) -> web.Response:
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
             item = self._items.get(request.match_info["token"])
             if item is not None:
@@ -121,6 +135,8 @@ class MediaStore:
         expired = time.monotonic() - item.created > self.media_ttl_s
         if expired or item.fault is Fault.EXPIRED:
             return web.Response(status=self.expired_status, text="url expired")
+        if item.fault is Fault.HUGE:
+            return await self._stream_noise(request, item)
         if item.fault is Fault.CORRUPT:
             body = corrupt_ciphertext(item.plaintext, item.key)
         else:
@@ -131,3 +147,21 @@ class MediaStore:
                 f"attachment; filename*=UTF-8''{quote(item.filename, safe='')}"
             )
         return web.Response(body=body, headers=headers)
+
+    async def _stream_noise(self, request: web.Request, item: _Item) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        if self.announce_huge:
+            resp.content_length = self.huge_bytes
+        await resp.prepare(request)
+        chunk = os.urandom(NOISE_CHUNK_BYTES)
+        left = self.huge_bytes
+        try:
+            while left > 0:
+                await resp.write(chunk[:left])  # waits while the client does not read
+                with self._lock:
+                    item.sent_bytes += min(left, len(chunk))
+                left -= len(chunk)
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):  # the client hung up: that is the point
+            pass
+        return resp

@@ -47,6 +47,8 @@ class _Wire:
         self.ack_replies = True
         self.stream_window_s = 360.0  # 100719: "最多等待6min"
         self.kick_close_code = 1000
+        self.refuse_subscribes: list[tuple[int, str]] = []  # the next logins: these errcodes
+        self.drop_after_subscribe_s: float | None = None  # cut each login after this long
         # observations
         self.frames: list[f.ClientFrame] = []
         self.pushed: list[f.Json] = []
@@ -165,6 +167,8 @@ class _Wire:
             self._cond.notify_all()
         if rec.answer is not None:
             await ws.send(json.dumps(rec.answer, ensure_ascii=False))
+        if rec.cmd == f.CMD_SUBSCRIBE and rec.errcode == 0 and self.drop_after_subscribe_s:
+            self._loop.call_later(self.drop_after_subscribe_s, ws.transport.abort)
         for old in kicked:
             await self._kick(old)
 
@@ -198,6 +202,8 @@ class _Wire:
         rid = rec.req_id
         if rec.cmd == f.CMD_SUBSCRIBE:
             body = rec.body
+            if self.refuse_subscribes:
+                return f.ack(rid, *self.refuse_subscribes.pop(0))
             if body.get("bot_id") == self.bot_id and body.get("secret") == self.secret:
                 return f.ack(rid)
             return f.ack(rid, f.ERR_BAD_SECRET, f.ERRMSG_BAD_SECRET)
@@ -231,6 +237,9 @@ class _Wire:
         content = stream.get("content", "")
         if not isinstance(content, str) or len(content.encode()) > f.STREAM_CONTENT_MAX_BYTES:
             return f.ERR_INVALID_REQUEST, "stream.content invalid or over 20480 bytes"
+        items = stream.get("msg_item")
+        if items is not None and not f.valid_msg_items(items, finished=bool(stream.get("finish"))):
+            return f.ERR_INVALID_REQUEST, "msg_item invalid (finish, <= 10 JPEG/PNG images, md5)"
         if time.monotonic() - cb.posted > self.stream_window_s or cb.streams.get(sid, False):
             return f.ERR_STREAM_EXPIRED, f.ERRMSG_STREAM_EXPIRED
         cb.streams[sid] = bool(stream.get("finish", False))

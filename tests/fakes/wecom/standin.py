@@ -18,9 +18,12 @@ class WeComStandIn(_Wire):
 
     Knobs (plain attributes, read when a frame arrives): ``answer_pings``, ``ack_replies``
     (False: replies get no ack, the SDK times out after 5 s), ``stream_window_s`` (after it a
-    stream update is answered 846608), ``kick_close_code``, ``media.media_ttl_s``,
-    ``media.expired_status``. Observations: ``frames`` (every client frame with its answer),
-    ``pushed``, ``connections``, ``subscribes``, ``errors``.
+    stream update is answered 846608), ``kick_close_code``, ``refuse_subscribes`` (errcode and
+    errmsg for each next login, e.g. ``(45009, "api freq out of limit")``; the socket stays
+    open), ``drop_after_subscribe_s`` (each successful login is cut that long after),
+    ``media.media_ttl_s``, ``media.expired_status``, ``media.huge_bytes``. Observations:
+    ``frames`` (every client frame with its answer), ``pushed``, ``connections``,
+    ``subscribes``, ``errors``, ``media.sent_bytes(media)``.
     """
 
     def __init__(
