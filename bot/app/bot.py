@@ -172,7 +172,11 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
         keeper=keeper,
     )
     hints = QuestionDesk(
-        audience=config.transport, reply=config.reply, outbox=sender, clock=time.monotonic
+        audience=config.transport,
+        reply=config.reply,
+        outbox=sender,
+        pictures=service.offer,
+        clock=time.monotonic,
     )
     questions: QuestionTaker = hints
     if keeper is not None:

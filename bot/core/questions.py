@@ -34,10 +34,17 @@ class QuestionTaker(Protocol):
 
 class QuestionDesk:
     def __init__(
-        self, *, audience: Audience, reply: ReplyConfig, outbox: Outbox, clock: Callable[[], float]
+        self,
+        *,
+        audience: Audience,
+        reply: ReplyConfig,
+        outbox: Outbox,
+        pictures: Callable[[Picture], None],
+        clock: Callable[[], float],
     ) -> None:
         self.audience, self.reply = audience, reply
         self._outbox = outbox
+        self._pictures = pictures
         self._hints = Apologies(clock)
 
     def update(self, *, reply: ReplyConfig, audience: Audience) -> None:
@@ -46,6 +53,10 @@ class QuestionDesk:
     def offer(self, question: Question) -> None:
         where = display_name(question.chat_name)
         if question.from_self:
+            return
+        if question.pictures:  # no model answers questions here: the pictures are answered
+            for pic in question.pictures:
+                self._pictures(pic)
             return
         hint = self.audience.usage_hint(question)
         if hint is None:

@@ -3,6 +3,8 @@ of neutral event goes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.adapters.wechat.settings import WeChatConfig
 from bot.adapters.wecom.settings import WeComConfig
 from bot.core.events import Command, Event, Picture, Question
@@ -27,10 +29,16 @@ def question(
     )
 
 
+ANSWERED: list[Picture] = []
+
+
 def desk(audience: WeComConfig | WeChatConfig, clock: FakeClock) -> tuple[QuestionDesk, FakeOutbox]:
     outbox = FakeOutbox()
     reply = ReplyConfig(apology_interval_s=600.0)
-    return QuestionDesk(audience=audience, reply=reply, outbox=outbox, clock=clock), outbox
+    questions = QuestionDesk(
+        audience=audience, reply=reply, outbox=outbox, pictures=ANSWERED.append, clock=clock
+    )
+    return questions, outbox
 
 
 def test_a_question_in_a_served_wecom_chat_gets_one_hint_per_interval() -> None:
@@ -73,3 +81,13 @@ def test_each_kind_of_event_goes_to_its_own_desk() -> None:
         route(event)
 
     assert seen == [("pictures", pic), ("questions", asked), ("commands", command)]
+
+
+def test_pictures_sent_with_a_question_nobody_answers_are_answered_as_pictures() -> None:
+    ANSWERED.clear()
+    questions, outbox = desk(WeComConfig(chats=("wrGroupA",)), FakeClock())
+    pics = (picture("m1#1", chat_id="wrGroupA"), picture("m1#2", chat_id="wrGroupA"))
+    questions.offer(replace(question("m1"), pictures=pics))
+
+    assert list(pics) == ANSWERED  # classified, as a photo with an @ always was
+    assert outbox.posts == []  # and no usage hint

@@ -194,7 +194,14 @@ class WeComChat:
                 'WeCom %s %s is not in [wecom] chats: ignored; add "%s" to answer there',
                 kind, msg.chat_id, msg.chat_id,
             )  # fmt: skip
-        if msg.pictures:
+        asked = without_mention(msg.text)
+        if msg.pictures and asked:  # a photo (mixed, or quoted) with a question about it
+            pictures = tuple(
+                self._picture(msg, msg_id, media)
+                for msg_id, media in zip(msg.picture_ids(), msg.pictures, strict=True)
+            )
+            self._on_event(self._question(msg, pictures))
+        elif msg.pictures:
             for msg_id, media in zip(msg.picture_ids(), msg.pictures, strict=True):
                 self._on_event(self._picture(msg, msg_id, media))
         elif msg.msgtype == "text" and not msg.is_group and msg.sender == self.cfg.owner:
@@ -240,8 +247,9 @@ class WeComChat:
             what=f"picture {msg_id}",
         )
 
-    def _question(self, msg: Inbound) -> Question:
-        """A text that @-mentions the bot (WeCom delivers only those from groups)."""
+    def _question(self, msg: Inbound, pictures: tuple[Picture, ...] = ()) -> Question:
+        """A text that @-mentions the bot (WeCom delivers only those from groups), with the
+        pictures sent or quoted with it."""
         return Question(
             msg_id=msg.msgid,
             chat_id=msg.chat_id,
@@ -250,10 +258,19 @@ class WeComChat:
             is_group=msg.is_group,
             from_self=False,
             created_at=msg.created_at,
-            text=msg.text,
+            text=without_mention(msg.text),
+            pictures=pictures,
             reply_to=self._tickets.issue(msg.req_id, msg.msgid),
             sender_id=msg.sender,
         )
+
+
+def without_mention(text: str) -> str:
+    """A group text without its leading "@bot" (WeCom delivers only texts that @ the bot)."""
+    words = text.split(maxsplit=1)
+    if words and words[0].startswith("@"):
+        return words[1].strip() if len(words) > 1 else ""
+    return text.strip()
 
 
 def _event(
