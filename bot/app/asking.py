@@ -9,6 +9,7 @@ import time
 from bot.adapters.imaging import shrink_longer_side
 from bot.core.askdesk import AskDesk, QuestionEvents, QuestionLog
 from bot.core.asking import AskLimits, sanitise_answer
+from bot.core.chat import Chat
 from bot.core.keeper import PhotoKeeper
 from bot.core.photos import PhotoMemory
 from bot.core.pictures import Outbox
@@ -45,7 +46,7 @@ def ask_desk(
     log_to: QuestionLog,
     events: QuestionEvents,
     hints: QuestionDesk,
-    owner_chat: str | None,
+    chat: Chat,
 ) -> AskDesk:
     from bot.adapters.ask import OpenAIAsker, client_for  # the openai SDK: only when asked
 
@@ -65,7 +66,8 @@ def ask_desk(
         log_to=log_to,
         events=events,
         otherwise=hints.offer,
-        owner_chat=owner_chat,
+        owner_chat=chat.owner_chat,
+        drafts=chat.send if chat.streams else None,
         clock=time.monotonic,
     )
 

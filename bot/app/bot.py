@@ -187,7 +187,7 @@ def build_bot(config: Config, *, out: TextIO, started_at: float) -> Bot:
             log_to=audit,
             events=telemetry,
             hints=hints,
-            owner_chat=chat.owner_chat,
+            chat=chat,
         )
     controls = BotControls(
         config,

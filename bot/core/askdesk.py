@@ -19,7 +19,7 @@ from typing import Protocol
 
 from bot.core.asking import Asker, AskLimits, cut, sanitise_answer
 from bot.core.audience import Audience
-from bot.core.chat import Sent, Text
+from bot.core.chat import Draft, Sent, Text
 from bot.core.events import Picture, Question
 from bot.core.keeper import PhotoKeeper
 from bot.core.names import display_name
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 ASK_WORKERS = 2
 ASK_QUEUE = 20
 OWNER_QUESTION_CHARS = 40
+DRAFT_EVERY_S = 0.25
 OWNER_ANSWER_CHARS = 60
 
 
@@ -96,9 +97,11 @@ class AskDesk:
         events: QuestionEvents,
         otherwise: Callable[[Question], None],
         owner_chat: str | None,
+        drafts: Callable[[str, Draft], Sent] | None,
         clock: Callable[[], float],
     ) -> None:
         self._owner_chat = owner_chat
+        self._drafts = drafts
         self.keeper, self.audience, self.reply = keeper, audience, reply
         self._asker = asker
         self._limits = limits
@@ -176,6 +179,7 @@ class AskDesk:
                 photo=photo.jpeg,
                 question=question.text,
                 hint=photo.label if ask.include_label else None,
+                on_text=self._drafting(question),
             )
         except (AskUnavailable, AskRefused) as exc:
             self._failed(question, photo, exc)
@@ -212,6 +216,28 @@ class AskDesk:
             question.answer_to, Text(reply), on_done=sent, lane=question.chat_id
         ):
             sent(Sent(False, "the send queue is full or closing"))
+
+    def _drafting(self, question: Question) -> Callable[[str], None] | None:
+        """Where the answer so far goes while the model writes (a transport that streams): at
+        most every ``DRAFT_EVERY_S``, sanitised like the answer, straight to the chat (a draft
+        is no new message, so it is not paced); None when the transport cannot stream."""
+        drafts = self._drafts
+        if drafts is None:
+            return None
+        last = [0.0]
+        prefix = f"@{display_name(question.sender)}\u2005"
+        limit = self.keeper.settings.max_answer_chars
+
+        def show(so_far: str) -> None:
+            now = time.monotonic()
+            if now - last[0] < DRAFT_EVERY_S:
+                return
+            last[0] = now
+            text = sanitise_answer(so_far, max_chars=limit)
+            if text:
+                drafts(question.answer_to, Draft(prefix + text))
+
+        return show
 
     def _failed(self, question: Question, photo: Photo, exc: AskUnavailable | AskRefused) -> None:
         if isinstance(exc, AskRefused):

@@ -52,7 +52,15 @@ class Image:
         return f"Image({self.name!r}, {len(self.data)} bytes)"
 
 
-Message = Text | Image
+@dataclass(frozen=True)
+class Draft:
+    """The answer so far, shown in place while a model is still writing (WeCom's stream); the
+    final ``Text`` to the same chat replaces it. Only a transport that ``streams`` takes it."""
+
+    text: str
+
+
+Message = Text | Image | Draft
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,9 @@ class Chat(Protocol):
 
     account: str
     """The logged-in account's display name; set by ``connect``."""
+
+    streams: bool
+    """The transport can show an answer while it is being written (``Draft``)."""
 
     @property
     def owner_chat(self) -> str | None:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from bot.core.chat import Message, Sent, Text
+from bot.core.chat import Image, Message, Sent
 from bot.core.events import Picture
 from bot.core.pictures import Outcome
 from bot.core.pipeline import LabelTable, Recogniser
@@ -99,10 +99,10 @@ class FakeOutbox(_Watched):
         with self._changed:
             if not self.accepting:
                 return False
-            if isinstance(message, Text):
-                self.posts.append(Post(chat_id, message.text, lane))
-            else:
+            if isinstance(message, Image):
                 self.posts.append(Post(chat_id, "<picture>", lane, message.data))
+            else:
+                self.posts.append(Post(chat_id, message.text, lane))
             self._changed.notify_all()
         if on_done is not None:  # outside the lock: on_done posts again (the owner's line)
             on_done(Sent(True) if self.delivered else Sent(False, "the fake chat refused it"))
@@ -386,7 +386,7 @@ class Attempt:
     @property
     def text(self) -> str:
         """The text sent, or the name of the picture sent."""
-        return self.message.text if isinstance(self.message, Text) else self.message.name
+        return self.message.name if isinstance(self.message, Image) else self.message.text
 
 
 class FakeSender:

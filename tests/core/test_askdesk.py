@@ -105,6 +105,7 @@ def make_desk(ask: AskConfig = ASK, *, asker: FakeAsker | None = None) -> Desk:
         events=Events(),
         otherwise=others.append,
         owner_chat="filehelper",
+        drafts=None,
         clock=clock,
     )
     return Desk(desk, keeper, asker, outbox, log, clock, others)

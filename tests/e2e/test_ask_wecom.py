@@ -4,6 +4,7 @@ as before. The real bot process and the real WeCom SDK against the WeCom stand-i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +70,34 @@ def test_without_a_model_a_photo_with_words_is_classified_as_before(
         )
 
         assert content(wecom.wait_reply(posted.req_id, timeout_s=20)).endswith(CAT)
-        rows = wait_for_rows(tmp_path / "audit.sqlite3", lambda r: len(r) == 1)
+        rows = wait_for_rows(
+            tmp_path / "audit.sqlite3", lambda r: len(r) == 1 and r[0]["outcome"] != "pending"
+        )
         assert rows[0]["outcome"] == "replied"
+    finally:
+        bot.kill()
+
+
+def test_the_answer_streams_on_the_callback_as_the_model_writes_it(
+    wecom: WeComStandIn, tfs: FakeTFServing, vlm: OpenAIStandIn, tmp_path: Path
+) -> None:
+    vlm.answer = "这是一只埃及猫。它的耳朵很大, 正看着镜头。"
+    vlm.chunk_chars, vlm.chunk_delay_s = 4, 0.4
+    bot = run_bot(tmp_path, wecom, tfs, f'[ask]\nurl = "{vlm.base_url}"\nmodel = "qwen2.5vl"\n')
+    try:
+        group = wecom.new_chatid()
+        posted = wecom.post_mixed(
+            group, XIAOMING, f"@{wecom.bot_name} 这是什么?", [class_photo(286)]
+        )
+        final = wecom.wait_reply(posted.req_id, timeout_s=30)
+
+        frames = wecom.replies(posted.req_id)
+        drafts = [content(f) for f in frames if not f.finish]
+        assert len(drafts) >= 2  # partial answers shown while the model wrote
+        assert all(d.startswith(f"@{XIAOMING}\u2005这是") for d in drafts)
+        assert all(len(a) < len(b) for a, b in itertools.pairwise(drafts))  # growing
+        assert content(final) == f"@{XIAOMING}\u2005{vlm.answer}"
+        streams = {f.stream.get("id") for f in frames}
+        assert len(streams) == 1  # one stream: the drafts and the answer replace each other
     finally:
         bot.kill()

@@ -24,7 +24,7 @@ from bot.adapters.wechat.download import Downloader
 from bot.adapters.wechat.messages import picture_from_itchat, question_from_itchat
 from bot.adapters.wechat.settings import WeChatConfig
 from bot.adapters.wechat.state import QR_FILE, SESSION_FILE, prepare_state_dir
-from bot.core.chat import EventHandler, Image, Message, QrHandler, Sent
+from bot.core.chat import Draft, EventHandler, Image, Message, QrHandler, Sent
 from bot.core.events import Command
 from bot.core.names import display_name, normalise_name
 from bot.errors import ReceiveFailed, SessionEnded
@@ -38,6 +38,7 @@ class WeChatChat:
     """One logged-in WeChat account over itchat."""
 
     name = "WeChat"
+    streams = False
 
     def __init__(
         self,
@@ -191,6 +192,8 @@ class WeChatChat:
         return lines
 
     def send(self, chat_id: str, message: Message) -> Sent:
+        if isinstance(message, Draft):
+            return Sent(False, "web WeChat cannot show an answer while it is written", final=True)
         if isinstance(message, Image):
             # In memory: itchat uploads from a file object; the name only sets the MIME type.
             answer = self._itchat.send_image(

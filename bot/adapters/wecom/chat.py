@@ -22,7 +22,7 @@ from bot.adapters.wecom.link import Frame, Link
 from bot.adapters.wecom.messages import Inbound, Media, inbound
 from bot.adapters.wecom.settings import WeComConfig
 from bot.adapters.wecom.words import trust_ca
-from bot.core.chat import EventHandler, Image, Message, QrHandler, Sent
+from bot.core.chat import Draft, EventHandler, Image, Message, QrHandler, Sent
 from bot.core.events import Command, Picture, Question
 from bot.errors import LoginRefused
 
@@ -36,6 +36,7 @@ class WeComChat:
     """One WeCom AI bot, connected through the SDK's long connection."""
 
     name = "WeCom"
+    streams = True
 
     def __init__(
         self,
@@ -141,6 +142,8 @@ class WeComChat:
     def send(self, chat_id: str, message: Message) -> Sent:
         """Answer a message's callback (``chat_id`` a reply handle) or message a userid."""
         if not chat_id.startswith(replies.HANDLE):
+            if isinstance(message, Draft):
+                return Sent(False, "only an answer to a message can stream", final=True)
             if isinstance(message, Image):  # aibot_send_msg takes markdown or a card only
                 why = "WeCom lets an AI bot send a picture only as the answer to a message"
                 return Sent(False, why, final=True)
@@ -156,6 +159,8 @@ class WeComChat:
                 log.warning("WeCom %s not sent: %s", what, make)
                 return Sent(False, make, final=True)
             return self._deliver(make, what)
+        if isinstance(message, Draft):
+            return self._deliver(replies.stream_text(ticket, message.text, finish=False), what)
         return self._deliver(replies.stream_text(ticket, message.text), what)
 
     def _deliver(self, make: replies.Make, what: str) -> Sent:

@@ -70,11 +70,12 @@ class Tickets:
         return ticket
 
 
-def stream_text(ticket: Ticket, text: str) -> Make:
+def stream_text(ticket: Ticket, text: str, *, finish: bool = True) -> Make:
+    """The reply's text on its stream; ``finish=False`` shows it while more is coming."""
     headers = {"headers": {"req_id": ticket.req_id}}
 
     def make(client: WSClient) -> Awaitable[Any]:
-        reply: Awaitable[Any] = client.reply_stream(headers, ticket.stream_id, text, finish=True)
+        reply: Awaitable[Any] = client.reply_stream(headers, ticket.stream_id, text, finish=finish)
         return reply
 
     return make
