@@ -7,7 +7,9 @@
   the photo among 200 remembered, building and serialising the request body (base64 included),
   making the model's answer safe and rendering the reply. The shrink itself happens once per
   photo when it arrives (shown apart, with the classifier's own shrink beside it);
-- memory with 200 photos remembered in 20 chats, against ``max_memory_bytes``.
+- memory with 200 photos remembered in 20 chats, against ``max_memory_bytes``;
+- WeCom: the first streamed words after the model's first token, through the real bot process
+  (both stand-ins stamp their frames with ``time.monotonic``, the same clock across processes).
 """
 
 from __future__ import annotations
@@ -128,4 +130,58 @@ def run(*, quick: bool) -> Section:
             float(after - before),
         ),
     ]
+    gaps = first_words(3 if quick else 10)
+    words = summary_ms(gaps)
+    detail["wecom_first_words_after_first_token"] = words
+    rows.append(
+        Row(
+            "ask",
+            "WeCom: first streamed words after the model's first token, p50 / max",
+            f"{words['median_ms']:.0f} / {max(gaps) * 1000:.0f} ms",
+            "<= 300 ms",
+            max(gaps) <= 0.3,
+            max(gaps),
+        )
+    )
     return Section("ask", rows, detail)
+
+
+def first_words(runs: int) -> list[float]:
+    """Seconds from the model's first token (the stand-in writing its first chunk) to the first
+    partial answer WeCom receives on the callback's stream, through the real bot process."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.botproc import BotProcess, class_photo
+    from tests.e2e.test_wecom import BOT_ID, SECRET, SECRET_ENV, XIAOMING, wecom_config
+    from tests.fakes.openai_api import OpenAIStandIn
+    from tests.fakes.tfserving import FakeTFServing, ModelSpec
+    from tests.fakes.wecom import WeComStandIn
+
+    gaps: list[float] = []
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        FakeTFServing(ModelSpec()) as tfs,
+        OpenAIStandIn(ASK.model or "qwen2.5vl") as vlm,
+        WeComStandIn(bot_id=BOT_ID, secret=SECRET) as wecom,
+    ):
+        vlm.answer, vlm.chunk_chars, vlm.chunk_delay_s = "这是一只埃及猫, 正看着镜头。", 3, 0.3
+        ask = f'[ask]\nurl = "{vlm.base_url}"\nmodel = "{ASK.model}"\n'
+        bot = BotProcess(
+            wecom_config(Path(folder), wecom, tfs.url, extra=ask), env={SECRET_ENV: SECRET}
+        )
+        try:
+            bot.wait_logged_in()
+            wecom.wait_subscribed(timeout_s=10)
+            group = wecom.new_chatid()
+            for _ in range(runs):
+                posted = wecom.post_mixed(
+                    group, XIAOMING, f"@{wecom.bot_name} 这是什么?", [class_photo(286)]
+                )
+                wecom.wait_reply(posted.req_id, timeout_s=30)
+                first_draft = min(f.at for f in wecom.replies(posted.req_id) if not f.finish)
+                first_token = vlm.chat_requests[-1].chunk_times[0]
+                gaps.append(first_draft - first_token)
+        finally:
+            bot.kill()
+    return gaps
