@@ -1,0 +1,7 @@
+"""``python -m tests.fakes.wecom``: see ``tests.fakes.wecom.cli``."""
+
+import sys
+
+from tests.fakes.wecom.cli import main
+
+sys.exit(main())
