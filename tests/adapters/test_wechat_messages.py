@@ -17,6 +17,7 @@ from itchat.storage import templates
 from bot.adapters.wechat.messages import (
     UNNAMED_SENDER,
     picture_from_itchat,
+    private_question,
     question_from_itchat,
 )
 from bot.errors import DownloadFailed
@@ -368,3 +369,18 @@ def test_two_pictures_without_a_msg_id_are_two_pictures() -> None:
     ]
     ids = [pic.msg_id for pic in found if pic is not None]
     assert len(set(ids)) == 2 and all(i.startswith("no-msgid-") for i in ids)
+
+
+def test_a_friends_private_text_is_a_question_and_the_bots_own_is_not() -> None:
+    friend = templates.User({"UserName": FRIEND, "NickName": "老同学", "RemarkName": "小明"})
+    msg = raw(MsgType=1, Type="Text", Text="这是什么?", FromUserName=FRIEND, User=friend)
+
+    question = private_question(msg, me=ME)
+    assert question is not None
+    assert (question.chat_id, question.sender, question.is_group, question.text) == (
+        FRIEND,
+        "小明",
+        False,
+        "这是什么?",
+    )
+    assert private_question({**msg, "FromUserName": ME}, me=ME) is None

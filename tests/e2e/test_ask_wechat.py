@@ -33,6 +33,7 @@ Start = Callable[..., BotProcess]
 def sim() -> Iterator[WeChatSimulator]:
     with WeChatSimulator(auto_scan_after_s=0.05, synccheck_hold_s=0.5) as s:
         s.add_group(FAMILY, ["小明", "小红"])
+        s.add_friend("小明")
         yield s
 
 
@@ -49,11 +50,12 @@ def start(
 ) -> Iterator[Start]:
     procs: list[BotProcess] = []
 
-    def start_bot(*, ask: str = "", url: str | None = None) -> BotProcess:
+    def start_bot(*, ask: str = "", url: str | None = None, wechat: str = "") -> BotProcess:
         cfg = write_bot_config(
             tmp_path,
             wechat_url=sim.url,
             serving_url=tfs.url,
+            wechat=wechat,
             extra=f'[ask]\nurl = "{url or vlm.base_url}"\nmodel = "qwen2.5vl"\n'
             f'api_key_env = "ASK_KEY"\ntimeout_s = 5\n{ask}\n',
         )
@@ -182,4 +184,16 @@ def test_in_a_quiet_chat_a_photo_gets_no_answer_until_asked(
     assert [m.content for m in sim.sent if m.to_nickname == FAMILY] == [
         f"@小明{MENTION}这是一只狗。"
     ]
+    assert (vlm.chat_requests[0].question or "").startswith("这是什么?")
+
+
+def test_in_a_private_chat_every_text_is_a_question_when_private_chats_are_on(
+    sim: WeChatSimulator, start: Start, vlm: OpenAIStandIn
+) -> None:
+    start(wechat="private_chats = true")
+    sim.post_picture(None, "小明", class_photo(286))
+    sim.wait_for_sent(lambda m: m.content.endswith("Egyptian cat"))
+    sim.post_text(None, "小明", "这是什么?")
+
+    sim.wait_for_sent(lambda m: m.content == "这是一只狗。")  # no @ in a private chat
     assert (vlm.chat_requests[0].question or "").startswith("这是什么?")

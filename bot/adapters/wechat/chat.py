@@ -21,7 +21,11 @@ from typing import Any, TextIO
 from bot.adapters.wechat import login
 from bot.adapters.wechat.batches import guard_batches
 from bot.adapters.wechat.download import Downloader
-from bot.adapters.wechat.messages import picture_from_itchat, question_from_itchat
+from bot.adapters.wechat.messages import (
+    picture_from_itchat,
+    private_question,
+    question_from_itchat,
+)
 from bot.adapters.wechat.settings import WeChatConfig
 from bot.adapters.wechat.state import QR_FILE, SESSION_FILE, prepare_state_dir
 from bot.core.chat import Draft, EventHandler, Image, Message, QrHandler, Sent
@@ -141,14 +145,16 @@ class WeChatChat:
                 log.exception("could not take picture message %s", msg.get("MsgId"))
 
         def text(msg: Mapping[str, Any]) -> None:
-            # Only the account owner writing to their own file helper can give commands.
+            # Only the account owner writing to their own file helper can give commands; a
+            # friend's text in a private chat is addressed to the bot (a question).
             me = str(core.storageClass.userName)
-            if msg.get("FromUserName") != me or msg.get("ToUserName") != FILEHELPER:
-                return
             try:
-                on_event(Command(html.unescape(str(msg.get("Text") or ""))))
+                if msg.get("FromUserName") == me and msg.get("ToUserName") == FILEHELPER:
+                    on_event(Command(html.unescape(str(msg.get("Text") or ""))))
+                elif (question := private_question(msg, me=me)) is not None:
+                    on_event(question)
             except Exception:
-                log.exception("file-helper command failed")
+                log.exception("could not take text message %s", msg.get("MsgId"))
 
         def group_text(msg: Mapping[str, Any]) -> None:
             try:

@@ -110,6 +110,26 @@ def question_from_itchat(
     )
 
 
+def private_question(msg: Mapping[str, Any], *, me: str) -> Question | None:
+    """A friend's text in a private chat: addressed to the bot (``[wechat] private_chats``
+    decides whether it is answered); None for the bot's own texts and anything else."""
+    from_user = str(msg.get("FromUserName", ""))
+    if msg.get("Type") != "Text" or from_user == me or from_user.startswith("@@"):
+        return None
+    user = msg.get("User") or {}
+    return Question(
+        msg_id=str(msg.get("MsgId", "")),
+        chat_id=from_user,
+        chat_name=html.unescape(str(user.get("NickName") or "")),
+        sender=_named(str(user.get("RemarkName") or user.get("NickName") or "")),
+        is_group=False,
+        from_self=False,
+        created_at=peer_time(msg.get("CreateTime")),
+        text=html.unescape(str(msg.get("Text") or ""))[:MAX_QUESTION_CHARS].strip(),
+        sender_id=from_user,
+    )
+
+
 def without_mentions(text: str, names: tuple[str, ...]) -> str:
     """``text`` without "@name" of the bot's own names (followed by U+2005 or a space)."""
     for name in filter(None, names):
