@@ -93,7 +93,11 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         interrupted = bot.audit.recover_interrupted()
         if interrupted:
             log.warning("%d pictures were interrupted by the last stop; marked failed", interrupted)
-        bot.chat.connect(on_event=app.dispatch(bot), on_qr=bot.telemetry.qr_code)
+        bot.chat.connect(
+            on_event=app.dispatch(bot),
+            on_qr=bot.telemetry.qr_code,
+            on_phase=bot.telemetry.login_phase,
+        )
         print(f"Logged in as {bot.chat.account}.", file=out, flush=True)
         targets = bot.chat.resolve_targets(config.transport.targets)
         empty = config.transport.no_targets_warning()

@@ -34,7 +34,10 @@ m=Math.floor(s%3600/60);return (d?d+'d ':'')+h+'h '+m+'m '+(s%60)+'s';}
 async function refresh(){
   try{
     const r=await fetch('/api/status',{cache:'no-store'}); const s=await r.json();
-    document.getElementById('phase').textContent=s.phase+(s.paused?' (paused)':'');
+    const phases={waiting_for_phone:'waiting for the phone to confirm the login',
+      waiting_for_scan:'waiting for the QR code to be scanned'};
+    document.getElementById('phase').textContent=(phases[s.phase]||s.phase)+
+      (s.paused?' (paused)':'');
     document.getElementById('nickname').textContent=s.nickname||'–';
     document.getElementById('uptime').textContent=fmt(s.uptime_s);
     const waiting=s.phase==='waiting_for_scan';

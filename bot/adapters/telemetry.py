@@ -58,7 +58,7 @@ class Telemetry:
         self._lock = threading.Lock()
         self._started = clock()
         self.healthy_within_s = healthy_within_s
-        self.phase = "starting"  # starting, waiting_for_scan, logged_in, stopped
+        self.phase = "starting"  # starting, waiting_for_scan, waiting_for_phone, logged_in, stopped
         self.nickname = ""
         self.groups: list[str] = []
         self.paused = paused
@@ -118,6 +118,12 @@ class Telemetry:
         with self._lock:
             self._qr, self.phase = png, "waiting_for_scan"
             self._qr_version += 1
+
+    def login_phase(self, phase: str) -> None:
+        """What the login waits for now (``waiting_for_phone``: the phone must confirm)."""
+        with self._lock:
+            if self.phase != "logged_in":
+                self.phase = phase
 
     def logged_in(self, nickname: str, groups: list[str]) -> None:
         with self._lock:

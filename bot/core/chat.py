@@ -32,6 +32,9 @@ from bot.core.events import Event
 
 EventHandler = Callable[[Event], None]
 QrHandler = Callable[[bytes], None]
+PhaseHandler = Callable[[str], None]
+"""Told what a login waits for: ``waiting_for_phone`` (the phone must confirm a saved
+session)."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,9 @@ class Chat(Protocol):
         """Check what can be checked before anything starts; raises BotError."""
         ...
 
-    def connect(self, *, on_event: EventHandler, on_qr: QrHandler) -> None:
-        """Log in and start taking messages; raises LoginRefused."""
+    def connect(self, *, on_event: EventHandler, on_qr: QrHandler, on_phase: PhaseHandler) -> None:
+        """Log in and start taking messages; raises LoginRefused. ``on_qr`` gets each login QR
+        code, ``on_phase`` what else the login waits for."""
         ...
 
     def resolve_targets(self, wanted: tuple[str, ...]) -> list[str]:

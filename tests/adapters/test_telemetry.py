@@ -79,3 +79,12 @@ def test_an_audit_log_that_cannot_be_written_makes_healthz_say_so() -> None:
     snap = t.snapshot()
     assert snap.health["audit_log"] is False
     assert snap.audit_detail == trouble
+
+
+def test_the_login_phase_says_the_phone_must_confirm_until_logged_in() -> None:
+    t = telemetry(Clock())
+    t.login_phase("waiting_for_phone")
+    assert t.snapshot().phase == "waiting_for_phone"
+    t.logged_in("视觉机器人", [])
+    t.login_phase("waiting_for_phone")  # too late: a finished login stays logged in
+    assert t.snapshot().phase == "logged_in"

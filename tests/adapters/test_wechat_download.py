@@ -297,13 +297,18 @@ def test_running_for_is_plain(seconds: float, shown: str) -> None:
     assert login.running_for(seconds) == shown
 
 
+PHASES: list[str] = []
+
+
 def narrator(tmp_path: Path, out: io.StringIO) -> login.LoginNarrator:
+    PHASES.clear()
     return login.LoginNarrator(
         session=tmp_path / "itchat.pkl",
         qr_path=tmp_path / "qr.png",
         deadline=time.monotonic() + 60,
         out=out,
         on_qr=lambda png: None,
+        on_phase=PHASES.append,
     )
 
 
@@ -332,6 +337,7 @@ def test_a_push_login_says_the_phone_was_asked_and_how_to_get_a_qr(tmp_path: Pat
     assert "no longer accepts the saved session" in text
     assert text.count("WeChat asked your phone to confirm this login") == 1
     assert f"delete {tmp_path / 'itchat.pkl'}" in text
+    assert PHASES == ["waiting_for_phone"]  # the status page says so, not "starting"
 
 
 def test_a_qr_after_a_refused_session_says_why(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def connected(wecom: WeComStandIn) -> Iterator[tuple[WeComChat, queue.Queue[obje
     chat = WeComChat(cfg, download_timeout_s=5.0, max_bytes=1_000_000)
     events: queue.Queue[object] = queue.Queue()
     chat.preflight()
-    chat.connect(on_event=events.put, on_qr=lambda *args: None)
+    chat.connect(on_event=events.put, on_qr=lambda *args: None, on_phase=lambda phase: None)
     yield chat, events
     chat.stop()
     chat.close()

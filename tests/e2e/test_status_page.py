@@ -112,7 +112,7 @@ def test_status_page_shows_the_qr_code_before_login_and_the_state_after_it_in_ch
                 "return !document.getElementById('login').hidden && q.complete && q.naturalWidth>0"
             )
         )
-        assert driver.find_element("id", "phase").text == "waiting_for_scan"
+        assert driver.find_element("id", "phase").text == "waiting for the QR code to be scanned"
         bot.scan_and_log_in(sim)
         wait_until(lambda: driver.find_element("id", "nickname").text == "视觉机器人")
         assert not driver.find_element("id", "qr").is_displayed()

@@ -28,7 +28,7 @@ from bot.adapters.wechat.messages import (
 )
 from bot.adapters.wechat.settings import WeChatConfig
 from bot.adapters.wechat.state import QR_FILE, SESSION_FILE, prepare_state_dir
-from bot.core.chat import Draft, EventHandler, Image, Message, QrHandler, Sent
+from bot.core.chat import Draft, EventHandler, Image, Message, PhaseHandler, QrHandler, Sent
 from bot.core.events import Command
 from bot.core.names import display_name, normalise_name
 from bot.errors import ReceiveFailed, SessionEnded
@@ -84,7 +84,7 @@ class WeChatChat:
         """True while itchat's receive loop runs."""
         return bool(self._itchat is not None and self._itchat.alive)
 
-    def connect(self, *, on_event: EventHandler, on_qr: QrHandler) -> None:
+    def connect(self, *, on_event: EventHandler, on_qr: QrHandler, on_phase: PhaseHandler) -> None:
         """Log in (QR code or hot reload) and register the handlers; raises LoginRefused."""
         with contextlib.redirect_stdout(io.StringIO()):  # itchat writes "█\r" at import
             import itchat
@@ -109,6 +109,7 @@ class WeChatChat:
             deadline=time.monotonic() + self.cfg.login_timeout_s,
             out=self._out,
             on_qr=on_qr,
+            on_phase=on_phase,
         )
         narrator.install(core)
         login.auto_login(

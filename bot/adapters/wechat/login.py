@@ -126,6 +126,9 @@ def probe(login_url: str) -> None:
         ) from exc
 
 
+WAITING_FOR_PHONE = "waiting_for_phone"
+
+
 class LoginNarrator:
     """Says what a login waits for: a QR scan, or the phone confirming a saved session (no QR
     is shown then), and why a saved session was not used. ``install`` wraps two methods of one
@@ -139,7 +142,9 @@ class LoginNarrator:
         deadline: float,
         out: TextIO,
         on_qr: Callable[[bytes], None],
+        on_phase: Callable[[str], None],
     ) -> None:
+        self._on_phase = on_phase
         self._session = session
         self._qr_path = qr_path
         self._deadline = deadline
@@ -175,6 +180,7 @@ class LoginNarrator:
             # itchat polls without showing a QR code when WeChat pushed the login to the phone.
             if (uuid or core.uuid) not in self._qr_uuids and not self._asked_phone:
                 self._asked_phone = True
+                self._on_phase(WAITING_FOR_PHONE)
                 left = max(0, int(self._deadline - time.monotonic()))
                 self._say(
                     "WeChat asked your phone to confirm this login: open WeChat on the phone "

@@ -22,7 +22,7 @@ from bot.adapters.wecom.link import Frame, Link
 from bot.adapters.wecom.messages import Inbound, Media, inbound
 from bot.adapters.wecom.settings import WeComConfig
 from bot.adapters.wecom.words import trust_ca
-from bot.core.chat import Draft, EventHandler, Image, Message, QrHandler, Sent
+from bot.core.chat import Draft, EventHandler, Image, Message, PhaseHandler, QrHandler, Sent
 from bot.core.events import Command, Picture, Question
 from bot.errors import LoginRefused
 
@@ -100,7 +100,7 @@ class WeComChat:
             link.close()
         return f"{self.cfg.ws_url}: logged in as AI bot {self.cfg.bot_id}, then disconnected"
 
-    def connect(self, *, on_event: EventHandler, on_qr: QrHandler) -> None:
+    def connect(self, *, on_event: EventHandler, on_qr: QrHandler, on_phase: PhaseHandler) -> None:
         """Connect and log in (no QR code: the Bot ID and Secret); raises LoginRefused."""
         self._on_event = on_event
         self._link = self._new_link()
