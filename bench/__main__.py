@@ -20,7 +20,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.common import REPO, Row, Section, render_table
 
-NAMES = ("photos", "burst", "fidelity", "footprint", "fairness", "transports", "seedmodel", "ask")
+NAMES = (
+    "photos",
+    "burst",
+    "fidelity",
+    "footprint",
+    "fairness",
+    "transports",
+    "seedmodel",
+    "ask",
+    "detect",
+)
 
 
 def _run_one(name: str, quick: bool, serving_url: str) -> Section:
@@ -44,6 +54,10 @@ def _run_one(name: str, quick: bool, serving_url: str) -> Section:
         from bench import ask
 
         return ask.run(quick=quick)
+    if name == "detect":
+        from bench import detect
+
+        return detect.run(quick=quick)
     if name == "seedmodel":
         from bench import seedmodel
 

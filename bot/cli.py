@@ -21,13 +21,14 @@ from tqdm import tqdm
 
 from bot.app import bot as app
 from bot.app.checks import check
-from bot.app.models import connect_model
+from bot.app.models import LoadedModel, connect_model
 from bot.config import DEFAULT_CONFIG_PATH
 from bot.config import load_config as read_config
+from bot.core.detector import Detector, say_counts
 from bot.core.names import log_safe
-from bot.core.pipeline import format_probability
+from bot.core.pipeline import Recogniser, format_probability
 from bot.core.settings import Config
-from bot.errors import BotError, ReceiveFailed, ServingUnavailable
+from bot.errors import BotError, ReceiveFailed, ServingUnavailable, UsageError
 
 log = logging.getLogger("bot")
 EXIT_RESTART = 75  # EX_TEMPFAIL: a local failure; systemd restarts the bot (2 it does not)
@@ -74,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     classify.add_argument(
         "--model", metavar="NAME", help="a named model from [models.NAME] (default: [serving])"
+    )
+    classify.add_argument(
+        "--draw",
+        type=Path,
+        metavar="DIR",
+        help="a detector: write each picture with its boxes drawn to DIR (NAME.detections.jpg)",
     )
     stats = sub.add_parser(
         "stats", parents=[common], help="pictures per day and group, from the audit log"
@@ -206,15 +213,57 @@ def cmd_check(config_path: Path) -> int:
     return 0
 
 
-def cmd_classify(config_path: Path, images: list[Path], model_name: str | None) -> int:
+def _classified(model: LoadedModel, path: Path, data: bytes, draw: Path | None) -> str:
+    """What ``classify`` prints for one picture: a classifier's guesses, or a detector's
+    counts and each object found (and its drawn picture written to ``draw``)."""
+    answerer = model.answerer
+    if isinstance(answerer, Detector):
+        seen = answerer.detect(data, drawing=draw is not None)
+        counted = say_counts(seen.findings.counted) or "(nothing above [detect] min_score)"
+        lines = [
+            f"{path}\t{counted}\t{len(seen.findings.boxes)} objects\t{seen.latency_ms:.0f} ms\t"
+            f"{seen.sent_bytes:,} B sent"
+        ]
+        for box in seen.findings.boxes:
+            where = ",".join(f"{v:.3f}" for v in box.box)
+            lines.append(f"  {box.caption}\t{box.score:.1%}\tbox (ymin,xmin,ymax,xmax) {where}")
+        if draw is not None and seen.picture is not None:
+            out = draw / f"{path.stem}.detections.jpg"  # the one place a drawn picture is
+            out.write_bytes(seen.picture.data)  # written to disk: where the user asked
+            lines.append(f"  drawn: {out}")
+        return "\n".join(lines)
+    assert isinstance(answerer, Recogniser)
+    result = answerer.recognise(data)
+    best = result.verdict.best
+    top = ", ".join(
+        f"{g.label} {format_probability(g.probability)}" for g in result.verdict.guesses
+    )
+    sure = "" if result.verdict.confident else "  (below min_confidence)"
+    return (
+        f"{path}\t{best.label}\t{format_probability(best.probability)}\t"
+        f"top: {top}\t{result.latency_ms:.0f} ms\t{result.sent_bytes:,} B sent{sure}"
+    )
+
+
+def cmd_classify(
+    config_path: Path, images: list[Path], model_name: str | None, draw: Path | None = None
+) -> int:
     config = load_config(config_path)
+    if draw is not None:
+        if not config.detect.draw:
+            raise UsageError("--draw needs [detect] draw = true (it is off in the config)")
+        draw.mkdir(parents=True, exist_ok=True)
     model = connect_model(config, model_name)
+    if draw is not None and not isinstance(model.answerer, Detector):
+        raise UsageError(
+            f"--draw draws a detector's boxes, but model {model.info.name!r} is a classifier"
+        )
     failed = bugs = 0
     bar = tqdm(images, unit="img", disable=None if len(images) > 1 else True, file=sys.stderr)
     for path in bar:
         try:
             data = path.read_bytes()
-            result = model.recogniser.recognise(data)
+            line = _classified(model, path, data, draw)
         except OSError as exc:
             failed += 1
             tqdm.write(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
@@ -231,16 +280,7 @@ def cmd_classify(config_path: Path, images: list[Path], model_name: str | None) 
             log.exception("%s: not classified: internal error", path)
             tqdm.write(f"{path}: not classified: internal error ({exc!r})", file=sys.stderr)
             continue
-        best = result.verdict.best
-        top = ", ".join(
-            f"{g.label} {format_probability(g.probability)}" for g in result.verdict.guesses
-        )
-        sure = "" if result.verdict.confident else "  (below min_confidence)"
-        tqdm.write(
-            f"{path}\t{best.label}\t{format_probability(best.probability)}\t"
-            f"top: {top}\t{result.latency_ms:.0f} ms\t{result.sent_bytes:,} B sent{sure}",
-            file=sys.stdout,
-        )
+        tqdm.write(line, file=sys.stdout)
     if failed:
         print(f"{failed} of {len(images)} pictures not classified", file=sys.stderr)
         return 1 if bugs else 2
@@ -257,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return cmd_check(config_path)
         if args.command == "classify":
-            return cmd_classify(config_path, args.images, args.model)
+            return cmd_classify(config_path, args.images, args.model, args.draw)
         if args.command == "stats":
             text = app.stats_text(
                 load_config(config_path),

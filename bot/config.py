@@ -30,6 +30,7 @@ from bot.core.settings import (
     AuditConfig,
     ChatConfig,
     Config,
+    DetectConfig,
     ImagesConfig,
     LabelsConfig,
     ModelConfig,
@@ -149,6 +150,20 @@ def _labels(sec: Section, base: Path) -> LabelsConfig:
     return LabelsConfig(**labels)
 
 
+def _detect(sec: Section, base: Path) -> DetectConfig:
+    detect = sec.read({})
+    if detect["font"] is not None:
+        detect["font"] = base / detect["font"]
+        if not detect["font"].is_file():
+            sec.bad(
+                "font",
+                str(detect["font"]),
+                "no such file; give a .ttf/.otf/.ttc font with Chinese glyphs (Debian: "
+                "`apt install fonts-noto-cjk`), or leave it out to use one found on the system",
+            )
+    return DetectConfig(**detect)
+
+
 def _models(
     raw: object, top: Mapping[str, Any], base: Path, env: Mapping[str, str], problems: list[str]
 ) -> dict[str, ModelConfig]:
@@ -239,7 +254,8 @@ def _read_sections(
 ) -> dict[str, Any]:
     secs = {name: Section(name, raw.get(name), problems, SECTIONS[name]) for name in SECTIONS}
     r = secs["reply"]
-    reply = r.read({k: _template(r, k) for k in ("template", "unsure_template")})
+    templates = ("template", "unsure_template", "detect_template")
+    reply = r.read({k: _template(r, k) for k in templates})
     chat, warnings = _chat(raw, base, env, problems)
     audit = secs["audit"].read({})
     audit["path"] = base / audit["path"] if audit["path"] else chat.session_dir / "audit.sqlite3"
@@ -258,6 +274,7 @@ def _read_sections(
         "labels": _labels(secs["labels"], base),
         "images": ImagesConfig(**secs["images"].read({})),
         "reply": ReplyConfig(**reply),
+        "detect": _detect(secs["detect"], base),
         "audit": AuditConfig(**audit),
         "status": StatusConfig(**status),
         "ask": _ask(secs["ask"], env),

@@ -18,6 +18,7 @@ the status page. Every ``sqlite3.Error`` is translated here, never passed on.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -56,7 +57,8 @@ CREATE TABLE IF NOT EXISTS pictures (
     reason      TEXT NOT NULL DEFAULT '',
     kind        TEXT,
     detail      TEXT,
-    model_key   TEXT
+    model_key   TEXT,
+    counts      TEXT
 );
 CREATE INDEX IF NOT EXISTS pictures_seen_at ON pictures (seen_at);
 CREATE TABLE IF NOT EXISTS questions (
@@ -80,6 +82,7 @@ ADDED_COLUMNS = (
     ("kind", "TEXT"),
     ("detail", "TEXT"),
     ("model_key", "TEXT"),
+    ("counts", "TEXT"),
 )  # a log written by an older version
 
 
@@ -231,7 +234,7 @@ class AuditLog:
             self._write(
                 "UPDATE pictures SET sent_at=COALESCE(?, sent_at), outcome=?, reason=?, sha256=?, "
                 "size_bytes=?, label=?, probability=?, model=?, version=?, latency_ms=?, "
-                "kind=?, detail=?, model_key=? WHERE msg_id=?",
+                "kind=?, detail=?, model_key=?, counts=? WHERE msg_id=?",
                 (
                     None if result.outcome == "pending" else _now(),
                     result.outcome,
@@ -246,6 +249,7 @@ class AuditLog:
                     result.kind,
                     result.detail or None,
                     result.model_key,
+                    json.dumps(dict(result.counts), ensure_ascii=False) if result.counts else None,
                     msg_id,
                 ),
             )
@@ -351,7 +355,9 @@ def read_rows(db: Path, *, since: date | None = None) -> list[Row]:
     """Picture rows from ``since`` on, for ``stats``."""
     if not db.exists():
         raise LocalError(f"no audit log at {db} yet: run the bot first, or check [audit] path")
-    query = "SELECT seen_at, chat, outcome, label, latency_ms, model FROM pictures"
+    have = {str(row[1]) for row in _read_only(db, "PRAGMA table_info(pictures)")}
+    counts = "counts" if "counts" in have else "NULL"  # a log the bot has not opened since
+    query = f"SELECT seen_at, chat, outcome, label, latency_ms, model, {counts} FROM pictures"
     found = _read_only(db, *_since(query, since))
     return [
         Row(
@@ -361,9 +367,25 @@ def read_rows(db: Path, *, since: date | None = None) -> list[Row]:
             label=None if label is None else str(label),
             latency_ms=None if latency_ms is None else float(latency_ms),
             model=None if model is None else str(model),
+            objects=_counts(found_counts),
         )
-        for seen_at, chat, outcome, label, latency_ms, model in found
+        for seen_at, chat, outcome, label, latency_ms, model, found_counts in found
     ]
+
+
+def _counts(text: object) -> tuple[tuple[str, int], ...]:
+    """A row's detections per class, as written by ``finish`` (JSON {"狗": 2})."""
+    if not isinstance(text, str):
+        return ()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return ()
+    if not isinstance(doc, dict):
+        return ()
+    return tuple(
+        (str(k), v) for k, v in doc.items() if isinstance(v, int) and not isinstance(v, bool)
+    )
 
 
 def read_question_rows(db: Path, *, since: date | None = None) -> list[QuestionStatsRow]:

@@ -9,6 +9,8 @@ import pandas as pd
 from bot.core.pipeline import LabelTable
 from bot.errors import LabelError
 
+ID_COLUMN = "id"
+ENGLISH = "class_EN"
 _READERS = {".xlsx": "excel", ".xlsm": "excel", ".csv": ",", ".tsv": "\t", ".txt": "\t"}
 
 
@@ -45,6 +47,11 @@ def load_labels(path: Path, *, column: str, id_column: str) -> LabelTable:
     for row, name in enumerate(names):
         if not name:
             raise LabelError(f"{path}: row {row + 2} has an empty {column!r}; fill it in")
+    if id_column not in columns and ID_COLUMN in columns:
+        id_column = ID_COLUMN  # a label map's own ids (COCO's 1-90 with gaps)
+    measures = _column(frame, f"measure_{column.rpartition('_')[2]}", columns)
+    english = _column(frame, ENGLISH, columns) if column != ENGLISH else None
+    gaps: tuple[int, ...] | None = None
     if id_column in columns:
         try:
             ids = [int(str(v).strip()) for v in frame[id_column]]
@@ -52,12 +59,30 @@ def load_labels(path: Path, *, column: str, id_column: str) -> LabelTable:
             raise LabelError(
                 f"{path}: column {id_column!r} must hold whole numbers ({exc})"
             ) from exc
-        if sorted(ids) != list(range(len(ids))):
+        if len(set(ids)) != len(ids) or min(ids) < 0:
             raise LabelError(
-                f"{path}: column {id_column!r} must number the classes 0..{len(ids) - 1} once each"
+                f"{path}: column {id_column!r} must number the classes once each, from 0 up"
             )
-        ordered = [""] * len(ids)
-        for class_id, name in zip(ids, names, strict=True):
-            ordered[class_id] = name
-        names = ordered
-    return LabelTable(names=tuple(names), source=str(path), column=column)
+        if sorted(ids) == list(range(len(ids))):
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            names = [names[i] for i in order]
+            measures = None if measures is None else tuple(measures[i] for i in order)
+            english = None if english is None else tuple(english[i] for i in order)
+        else:  # ids with gaps: a detector's label map, looked up by id
+            gaps = tuple(ids)
+    return LabelTable(
+        names=tuple(names),
+        source=str(path),
+        column=column,
+        ids=gaps,
+        measures=measures,
+        english=english,
+    )
+
+
+def _column(frame: pd.DataFrame, name: str, columns: list[str]) -> tuple[str, ...] | None:
+    """A column of words beside the names (measure words, English names), if the table has it;
+    an empty cell is left empty (the caller has a default)."""
+    if name not in columns:
+        return None
+    return tuple("" if pd.isna(v) else str(v).strip()[:20] for v in frame[name])

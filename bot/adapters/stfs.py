@@ -30,6 +30,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from bot.adapters.rest import Probe, Reply, Rest, server_message
+from bot.core.detection import DETECTOR_LIMIT, read_detections
 from bot.core.serving import (
     METADATA_LIMIT,
     DType,
@@ -45,8 +46,7 @@ from bot.core.signature import (
     DiscoveredModel,
     brief,
     dim_size,
-    read_input,
-    read_outputs,
+    read_signature,
     unreadable,
 )
 from bot.errors import BadPrediction, ModelMismatch, ServingRejected
@@ -231,18 +231,8 @@ class STFSClient(DiscoveredModel):
                 "export it without string outputs"
             )
         inputs = _tensors(signature.get("inputs"), where, "inputs")
-        spec_in, guessed = read_input(inputs, self.settings, where)
-        chosen = read_outputs(outputs, self.settings, where)
-        return ModelInfo(
-            name=self.settings.model,
-            version=version,
-            available_versions=versions,
-            input=spec_in,
-            output=chosen.alias,
-            num_classes=chosen.num_classes,
-            score_hint=chosen.hint,
-            input_guessed=guessed,
-        )
+        read = read_signature(inputs, outputs, self.settings, where)
+        return read.model_info(self.settings.model, version, versions)
 
     def ping(self) -> None:
         """Ask for the model's detail; raises ServingError when it does not answer."""
@@ -272,11 +262,18 @@ class STFSClient(DiscoveredModel):
     def predict(self, payload: ModelInput) -> Prediction:
         info = self.model_info()
         body = self.encode(payload)
-        limit = answer_limit(info.num_classes)
+        limit = DETECTOR_LIMIT if info.detector else answer_limit(info.num_classes)
         resp = self._rest.send("POST", "/", body, limit=limit)
         if resp.status_code != 200:
             raise self._rejected(resp)
         answer = self._rest.json(resp, "an STFS port (8500)")
+        if info.detector is not None:
+            if not isinstance(answer, dict):
+                raise BadPrediction(f"{self._where()} answered without its named outputs")
+            found = read_detections(
+                answer, info.detector, size=(payload.width, payload.height), where=self._where()
+            )
+            return Prediction((), info.name, info.version, len(body), detections=found)
         try:
             key = info.output if info.output is not None else next(iter(answer))
             vector = answer[key]

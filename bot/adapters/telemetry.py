@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
+MAX_CLASS_LABELS = 200  # distinct object classes on /metrics (COCO has 80)
+OTHER_CLASSES = "other"
 MAX_GROUP_LABELS = 50  # distinct `group` label values; the rest are counted as OTHER_GROUPS
 OTHER_GROUPS = "(other)"
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -78,6 +80,13 @@ class Telemetry:
             ["outcome", "group", "model"],
             registry=self.registry,
         )
+        self._objects = PromCounter(
+            "wechat_vision_bot_objects",
+            "Objects a detector found in answered pictures, by class",
+            ["object_class"],
+            registry=self.registry,
+        )
+        self._classes: set[str] = set()
         self._question_counts: Counter[str] = Counter()
         self._questions = PromCounter(
             "wechat_vision_bot_questions",
@@ -175,6 +184,16 @@ class Telemetry:
         if latency_ms is not None:
             self._latency.observe(latency_ms / 1000.0)
             self.serving_answered()
+
+    def objects(self, counts: Sequence[tuple[str, int]]) -> None:
+        """A detector's finds per class (the label table's names: a bounded set; past
+        ``MAX_CLASS_LABELS`` distinct names the rest are counted as "other")."""
+        for name, n in counts:
+            with self._lock:
+                if name not in self._classes and len(self._classes) >= MAX_CLASS_LABELS:
+                    name = OTHER_CLASSES
+                self._classes.add(name)
+            self._objects.labels(object_class=name).inc(n)
 
     def serving_answered(self) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from bot.adapters.rest import Probe, Reply, Rest, redact_url, server_message
+from bot.core.detection import DETECTOR_LIMIT, read_detections
 from bot.core.serving import (
     METADATA_LIMIT,
     AnswerLimit,
@@ -37,8 +38,7 @@ from bot.core.signature import (
     DiscoveredModel,
     brief,
     dim_size,
-    read_input,
-    read_outputs,
+    read_signature,
     unreadable,
 )
 from bot.errors import BadPrediction, ModelMismatch, ServingRejected, ServingUnavailable
@@ -259,23 +259,15 @@ class TFServingClient(DiscoveredModel):
             )
         if not isinstance(signature, dict):
             raise unreadable(where, f"signature {self.settings.signature!r} is not an object")
-        inputs = _tensors(signature.get("inputs"), where, "inputs")
-        spec_in, guessed = read_input(inputs, self.settings, where)
-        outputs = read_outputs(
-            _tensors(signature.get("outputs"), where, "outputs"), self.settings, where
+        read = read_signature(
+            _tensors(signature.get("inputs"), where, "inputs"),
+            _tensors(signature.get("outputs"), where, "outputs"),
+            self.settings,
+            where,
         )
         version = spec.get("version")
-        return ModelInfo(
-            name=self.settings.model,
-            version=str(version) if isinstance(version, str | int) else available[-1],
-            available_versions=available,
-            input=spec_in,
-            output=outputs.alias,
-            num_classes=outputs.num_classes,
-            names_output=outputs.names,
-            score_hint=outputs.hint,
-            input_guessed=guessed,
-        )
+        shown = str(version) if isinstance(version, str | int) else available[-1]
+        return read.model_info(self.settings.model, shown, available)
 
     def ping(self) -> None:
         """Ask for the model's status; raises ServingError when it does not answer."""
@@ -298,11 +290,33 @@ class TFServingClient(DiscoveredModel):
     def predict(self, payload: ModelInput) -> Prediction:
         info = self.model_info()
         body = self.encode(payload)
-        limit = answer_limit(info.num_classes)
+        limit = DETECTOR_LIMIT if info.detector else answer_limit(info.num_classes)
         answer = self._call("POST", self._model_path() + ":predict", body, limit=limit)
+        if info.detector is not None:
+            found = read_detections(
+                self._one_row(answer, info),
+                info.detector,
+                size=(payload.width, payload.height),
+                where=self._where(),
+            )
+            return Prediction((), info.name, info.version, len(body), detections=found)
         scores, names = self._read_answer(answer, info)
         probs = self.scores.probabilities(scores)
         return Prediction(probs, info.name, info.version, len(body), names)
+
+    def _one_row(self, answer: Any, info: ModelInfo) -> Mapping[str, Any]:
+        """A multi-output answer for the one picture sent: {output: value}."""
+        row = None
+        if isinstance(answer, dict):
+            row = answer.get("predictions") if info.input.batched else answer.get("outputs")
+        if info.input.batched and isinstance(row, list) and len(row) == 1:
+            row = row[0]
+        if not isinstance(row, dict):
+            raise BadPrediction(
+                f"{self._where()} answered without its named outputs; is [serving] signature "
+                "the detector's?"
+            )
+        return row
 
     def _read_answer(
         self, answer: Any, info: ModelInfo

@@ -10,7 +10,8 @@ from bot.adapters.audit import AuditLog
 from bot.adapters.status_page import exposure_warning
 from bot.app.asking import check_ask
 from bot.app.chats import check_chat
-from bot.app.models import check_model, probe_picture
+from bot.app.model_check import check_model
+from bot.app.models import probe_picture
 from bot.core.settings import Config
 from bot.core.transport import Finding
 from bot.errors import BotError

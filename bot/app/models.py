@@ -9,19 +9,24 @@ signature cannot describe by trying.
 from __future__ import annotations
 
 import io
+import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import requests
 from PIL import Image
 
 from bot.adapters.imaging import PhotoPreparer
+from bot.adapters.imaging.drawing import PhotoSight, find_font, font_warning
 from bot.adapters.labels import load_labels
 from bot.app import protocols
+from bot.core.answers import Answerer
+from bot.core.detector import Detector
 from bot.core.live import LiveRecogniser, ModelSet
 from bot.core.pipeline import LabelTable, Recogniser
-from bot.core.serving import STRING, InputKind, ModelInfo, ModelInput, ServingClient
+from bot.core.serving import InputKind, ModelInfo, ModelInput, ServingClient
 from bot.core.settings import (
     MODEL_LABELS,
     Config,
@@ -30,9 +35,10 @@ from bot.core.settings import (
     ModelConfig,
     ServingConfig,
 )
-from bot.core.signature import STRING_KINDS, input_advice
-from bot.errors import BadPrediction, ModelMismatch, ServingError, ServingRejected, UsageError
-from bot.registry import AUTO
+from bot.core.signature import STRING_KINDS
+from bot.errors import BadPrediction, ModelMismatch, ServingRejected, UsageError
+
+log = logging.getLogger(__name__)
 
 
 def read_labels(labels: LabelsConfig) -> LabelTable:
@@ -43,13 +49,18 @@ def read_labels(labels: LabelsConfig) -> LabelTable:
 
 @dataclass
 class LoadedModel:
-    """A model reached and read, with the recogniser wired to it (the ``Model`` port)."""
+    """A model reached and read, with its answerer wired to it (the ``Model`` port): a
+    ``Recogniser`` for a classifier, a ``Detector`` for a detector."""
 
     client: ServingClient
     info: ModelInfo
     labels: LabelTable
-    recogniser: Recogniser
+    answerer: Recogniser | Detector
     tried: list[tuple[str, str]]  # (input kind, what happened) when ``auto`` had to try
+
+    @property
+    def recogniser(self) -> Answerer:
+        return self.answerer
 
     @property
     def description(self) -> str:
@@ -127,6 +138,9 @@ def connect_model(
     if info.input_guessed:  # a string input of unknown rank: picture bytes or base64 text?
         tried = try_inputs(client, config.images, STRING_KINDS, stop_at_first=True)
         info = client.model_info()
+    if info.detector is not None:
+        detector = _detector(config, model, client, labels)
+        return LoadedModel(client, info, labels, detector, tried)
     recogniser = Recogniser(
         prepare=_Preparer(client, config.images),
         classifier=client,
@@ -136,6 +150,38 @@ def connect_model(
         model_classes=None if labels.from_model else info.num_classes,
     )
     return LoadedModel(client, info, labels, recogniser, tried)
+
+
+_FONTS_SAID: set[Path | None] = set()  # the English-labels warning is said once per font
+
+
+def _detector(
+    config: Config, model: ModelConfig, client: ServingClient, labels: LabelTable
+) -> Detector:
+    """A detector's answerer: label ids as the table gives them (an id column, else row r =
+    class r + 1, the Object Detection API's label maps starting at 1), boxes drawn with a
+    Chinese font where one is found."""
+    if labels.from_model:
+        raise ModelMismatch(
+            f'[labels] file = "model", but model {client.model_info().name!r} is a detector, '
+            "whose classes are numbers: give its label map, e.g. labels/coco.csv"
+        )
+    offset = model.labels.offset
+    if offset is None:
+        offset = 0 if labels.ids is not None else 1
+    font = None
+    if config.detect.draw:
+        font = find_font(config.detect.font)
+        warning = font_warning(config.detect, font)
+        if warning and config.detect.font not in _FONTS_SAID:
+            _FONTS_SAID.add(config.detect.font)
+            log.warning("%s", warning)
+
+    def prepare() -> PhotoPreparer:  # for the input kind the client uses now
+        return PhotoPreparer(client.model_info().input, config.images, config.detect.max_side_px)
+
+    sight = PhotoSight(prepare, config.detect, config.images, font)
+    return Detector(sight, client, labels, config.detect, offset)
 
 
 @dataclass(frozen=True)
@@ -170,101 +216,3 @@ def probe_picture(size: int = 400) -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="JPEG", quality=90)
     return out.getvalue()
-
-
-def _offset_meaning(offset: int | None) -> str:
-    if offset == 1:
-        return "class 0 is background, model class i = table row i-1"
-    if offset == 0:
-        return "model class i = table row i"
-    return f"model class i = table row i-{offset}"
-
-
-def diagnose(model: LoadedModel, images: ImagesConfig, exc: ServingError) -> ServingError:
-    """The test picture was refused: say which [serving] input to set, and (for a picture
-    input) which input kinds work when tried."""
-    info = model.client.model_info()
-    message = exc.server_message if isinstance(exc, ServingRejected) else str(exc)
-    notes = []
-    advice = input_advice(message, info.input.kind)
-    if advice:
-        notes.append(f"fix: {advice}")
-    if info.input.dtype == STRING:
-        tried = try_inputs(model.client, images, STRING_KINDS, stop_at_first=False)
-        working = [kind for kind, result in tried if result == "works"]
-        if working and working[0] != info.input.kind:
-            notes.append(f'tried: [serving] input = "{working[0]}" works')
-        elif not working:
-            kinds = ", ".join(f"{k}: {r}" for k, r in tried)
-            notes.append(f"tried every picture input, none works ({kinds})")
-        model.client.use_input(info.input.kind)
-    text = str(exc) + "".join(f"\n  {note}" for note in notes)
-    if isinstance(exc, ServingRejected):
-        return ServingRejected(exc.status, exc.server_message, text)
-    return BadPrediction(text)
-
-
-def _names_beside_table(model: LoadedModel) -> str:
-    """The model's own names next to the table's, matched by class id (= score position)."""
-    prediction = model.client.predict(model.recogniser.prepare(probe_picture()))
-    names = prediction.class_names or ()
-    pairs = [f"{i} = {names[i]!r} -> {model.labels.names[i]!r}" for i in range(min(2, len(names)))]
-    return (
-        f"the model also sends names (output {model.client.model_info().names_output!r}); "
-        f"replies use the table by class id: {', '.join(pairs)}"
-    )
-
-
-def check_model(config: Config, name: str | None) -> list[tuple[str, str]]:
-    """Reach the model, read it, classify a test picture: (topic, finding) lines; raises on the
-    first failure, with advice when the model refused the test picture."""
-    settings = model_config(config, name)
-    model = connect_model(config, name)
-    labels, info, client = model.labels, model.client.model_info(), model.client
-    lines = []
-    if labels.from_model:
-        lines.append(("labels", f"the model's own names (output {info.names_output!r})"))
-    else:
-        lines.append(
-            (
-                "labels",
-                f"{settings.labels.file}: {len(labels)} names from column "
-                f"{labels.column!r} (e.g. 0 = {labels.names[0]})",
-            )
-        )
-    how = "auto-detected" if settings.serving.protocol == AUTO else "set in config"
-    lines.append(
-        (
-            "serving",
-            f"{client.public_url} ({client.server}, {how}): model {info.name!r} version "
-            f"{info.version} AVAILABLE (loaded: {', '.join(info.available_versions)})",
-        )
-    )
-    shrink = f"; pictures shrunk to {config.images.short_side_px} px short side"
-    picture = info.input.kind != "tensor"
-    text = info.input.describe() + (f" as {config.images.format.upper()}" if picture else "")
-    if model.tried:
-        text += " (auto: tried " + "; ".join(f"{k} {r}" for k, r in model.tried) + ")"
-    lines.append(("input", text + (shrink if picture else "")))
-    try:
-        recognition = model.recogniser.recognise(probe_picture())
-    except (ServingRejected, BadPrediction) as exc:
-        raise diagnose(model, config.images, exc) from exc
-    classes = info.num_classes or "?"
-    lines.append(("output", f"{info.output or 'the only output'!s}: {classes} classes"))
-    lines.append(("scores", client.scores.decision))
-    if info.names_output is not None and not labels.from_model:
-        lines.append(("names", _names_beside_table(model)))
-    if not labels.from_model:
-        offset = model.recogniser.resolved_offset
-        how = "auto" if settings.labels.offset is None else "set in config"
-        lines.append(("offset", f"{offset} ({how}: {_offset_meaning(offset)})"))
-    best = recognition.verdict.best
-    lines.append(
-        (
-            "predict",
-            f"test picture -> {best.label} {best.probability:.1%} in "
-            f"{recognition.latency_ms:.0f} ms, {recognition.sent_bytes:,} bytes sent",
-        )
-    )
-    return lines

@@ -36,6 +36,8 @@ class Answer:
     """More for the audit row: the top-k guesses, the counts per class."""
     picture: Image | None = None
     """A picture sent after the text (boxes drawn on the photo), built in memory."""
+    counts: tuple[tuple[str, int], ...] = ()
+    """A detector's finds per class, e.g. (("狗", 2), ("人", 1)), for the stats."""
 
     def messages(self) -> tuple[Message, ...]:
         """What is sent, in order: the text, then the picture if there is one."""

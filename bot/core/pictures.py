@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -60,6 +60,8 @@ class Outcome:
     model_key: str | None = None
     """Which configured model answered: a ``[models.NAME]`` key, or "" for the default
     ``[serving]`` (two servers' models both called "default" are told apart)."""
+    counts: tuple[tuple[str, int], ...] = ()
+    """A detector's finds per class, e.g. (("狗", 2), ("人", 1))."""
 
 
 def screen(
@@ -111,6 +113,11 @@ class Events(Protocol):
         ...
 
     def serving_failed(self, detail: str) -> None: ...
+
+    def objects(self, counts: Sequence[tuple[str, int]]) -> None:
+        """A detector's finds in a picture that was answered: how many of each class (no chat
+        or person named)."""
+        ...
 
 
 def _short_reason(exc: BaseException) -> str:
@@ -328,6 +335,8 @@ class PictureService:
             pic.msg_id,
             lambda: self._events.picture(label, result.outcome, result.latency_ms, result.model),
         )
+        if result.counts and result.outcome == "replied":
+            _guarded("telemetry", pic.msg_id, lambda: self._events.objects(result.counts))
         owner = self._owner_chat
         if owner is not None:
             text = owner_line(pic, line)
@@ -378,6 +387,7 @@ def _outcome(answer: Answer, digest: str, size: int) -> Outcome:
         answer.latency_ms,
         kind=answer.kind,
         detail=answer.detail,
+        counts=answer.counts,
     )
 
 

@@ -23,9 +23,26 @@ class LabelTable:
     source: str = ""
     column: str = ""
     from_model: bool = False  # [labels] file = "model": names come with each prediction
+    ids: tuple[int, ...] | None = None
+    """The class id of each name where the ids have gaps (COCO's 1–90 for 80 classes)."""
+    measures: tuple[str, ...] | None = None
+    """The measure word counting each class (只, 辆, 个 ...), from ``measure_<lang>``."""
+    english: tuple[str, ...] | None = None
+    """``class_EN`` beside the reply names: drawn where no font has the reply's glyphs."""
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def row_of(self, class_id: int, offset: int) -> int | None:
+        """The table row naming model class ``class_id`` (rows = ids - offset without an id
+        column), or None when the table has no such class."""
+        if self.ids is not None:
+            try:
+                return self.ids.index(class_id)
+            except ValueError:
+                return None
+        row = class_id - offset
+        return row if 0 <= row < len(self.names) else None
 
 
 @dataclass(frozen=True)
@@ -106,6 +123,7 @@ def render_reply(verdict: Verdict, *, sender: str, rules: ReplyConfig) -> str:
         label=verdict.best.label,
         probability=format_probability(verdict.best.probability),
         topk=topk,
+        counts=topk,
     )
 
 
@@ -132,6 +150,11 @@ class Recogniser:
     model_classes: int | None = None
 
     def __post_init__(self) -> None:
+        if self.labels.ids is not None:
+            raise LabelError(
+                f"{self.labels.source}: its id column has gaps (a detector's label map); a "
+                "classifier's table numbers its classes 0..n-1 once each"
+            )
         self._resolved: int | None = None
         if self.labels.from_model:
             self._resolved = 0

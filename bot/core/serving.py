@@ -15,13 +15,18 @@ from typing import Literal, Protocol
 from bot.core.scores import ScoreKind, ScoreReader, check_probabilities
 
 __all__ = [
+    "ANSWER_MAX_BYTES",
     "METADATA_LIMIT",
     "STRING",
     "TENSOR_DTYPES",
     "UINT8",
     "AnswerLimit",
+    "BoxFormat",
     "Classifier",
+    "Convention",
     "DType",
+    "Detection",
+    "DetectorOutputs",
     "InputKind",
     "InputSpec",
     "JpegPayload",
@@ -58,6 +63,9 @@ UINT8: DType = "uint8"
 TENSOR_DTYPES: frozenset[DType] = frozenset({"float32", "float64", "uint8"})  # picture tensors
 
 InputKind = Literal["jpeg", "tensor", "base64_text"]
+Task = Literal["classify", "detect"]
+BoxFormat = Literal["normalized", "pixels", "auto"]
+Convention = Literal["od_api", "model_garden"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,11 @@ class InputSpec:
     value_range: str = "0_1"
     batched: bool = True  # False: one picture as a scalar (signature of unknown rank)
 
+    @property
+    def any_size(self) -> bool:
+        """A tensor input of any height and width (a detector's ``[1, -1, -1, 3]``)."""
+        return self.kind == "tensor" and self.height is None
+
     def describe(self) -> str:
         one = "" if self.batched else ", one scalar string per request"
         if self.kind == "jpeg":
@@ -97,10 +110,41 @@ class InputSpec:
             return (
                 f"web-safe base64 text of the picture in input {self.alias!r} ({self.dtype}{one})"
             )
+        if self.any_size:
+            return f"HxWx3 tensor of any size in input {self.alias!r} ({self.dtype})"
         return (
             f"{self.height}x{self.width}x3 tensor in input {self.alias!r} ({self.dtype}, "
             f"value range {self.value_range})"
         )
+
+
+@dataclass(frozen=True)
+class DetectorOutputs:
+    """Where a detector's answer is: the aliases of its box, class, score and count outputs,
+    whose export convention it follows, and how its boxes are given."""
+
+    boxes: str
+    classes: str
+    scores: str
+    count: str | None
+    convention: Convention
+    box_format: BoxFormat  # "auto": told from each answer (coordinates over 1 are pixels)
+    max_detections: int | None = None  # N of [1, N, 4], when the signature says
+
+    def describe(self) -> str:
+        who = (
+            "the Object Detection API's outputs"
+            if self.convention == "od_api"
+            else "TF Model Garden's detection outputs (with image_info)"
+        )
+        boxes = {
+            "normalized": "normalised boxes",
+            "pixels": "boxes in pixels",
+            "auto": "boxes normalised or in pixels, told from each answer "
+            "(set [serving] boxes to fix it)",
+        }[self.box_format]
+        most = f", up to {self.max_detections} detections" if self.max_detections else ""
+        return f"{who}: {self.boxes}, {self.classes}, {self.scores}; {boxes}{most}"
 
 
 @dataclass(frozen=True)
@@ -116,6 +160,11 @@ class ModelInfo:
     names_output: str | None = None  # a string output holding class names, if any
     score_hint: ScoreKind | None = None  # what the output's name says; None: from the values
     input_guessed: bool = False  # the signature cannot tell jpeg from base64_text: try both
+    detector: DetectorOutputs | None = None  # set: the model detects objects
+
+    @property
+    def task(self) -> Task:
+        return "classify" if self.detector is None else "detect"
 
 
 @dataclass(frozen=True)
@@ -141,12 +190,23 @@ ModelInput = JpegPayload | TensorPayload
 
 
 @dataclass(frozen=True)
+class Detection:
+    """One object found: the model's class id, its score, and its box as (ymin, xmin, ymax,
+    xmax), each a fraction of the picture's height or width."""
+
+    class_id: int
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
 class Prediction:
     probabilities: tuple[float, ...]
     model: str
     version: str
     request_bytes: int = 0
     class_names: tuple[str, ...] | None = None  # the model's own names, if it outputs them
+    detections: tuple[Detection, ...] | None = None  # a detector's finds, best first
 
 
 class Preparer(Protocol):

@@ -18,11 +18,14 @@ from bot.core.audience import ChatSettings
 
 DEFAULT_TEMPLATE = "@{sender}\u2005让我猜猜,你发的这张图片有 {probability} 的概率是: {label}"
 DEFAULT_UNSURE_TEMPLATE = "@{sender}\u2005这张图片我不太有把握,可能是: {topk}"
+DEFAULT_DETECT_TEMPLATE = "@{sender}\u2005图里有: {counts}"
 DEFAULT_APOLOGY = "抱歉,识图服务暂时不可用,请稍后再试。"
-TEMPLATE_FIELDS = ("sender", "label", "probability", "topk")
+TEMPLATE_FIELDS = ("sender", "label", "probability", "topk", "counts")
 VALUE_RANGES = ("0_1", "-1_1", "0_255", "caffe")
 INPUT_MODES = ("auto", "jpeg", "tensor", "base64_text")
 SCORE_KINDS = ("auto", "probabilities", "logits")
+TASKS = ("auto", "classify", "detect")
+BOX_FORMATS = ("auto", "normalized", "pixels")
 IMAGE_FORMATS = ("jpeg", "png")
 MODEL_LABELS = "model"
 
@@ -93,6 +96,18 @@ class ServingConfig:
         "auto",
         "`probabilities`, `logits` (softmax applied) or `auto` (from the signature and values)",
         choices=SCORE_KINDS,
+    )
+    task: str = setting(
+        "auto",
+        "`classify` (one label for the photo), `detect` (objects counted and drawn: an Object "
+        "Detection API signature) or `auto` (from the signature's outputs)",
+        choices=TASKS,
+    )
+    boxes: str = setting(
+        "auto",
+        "detectors: `normalized` (0–1) or `pixels` boxes; `auto`: the OD API's are normalised, "
+        "a Model Garden export's are told from each answer",
+        choices=BOX_FORMATS,
     )
     retries: int = setting(
         2, "retries for refused connections, 429, 503, 504", low=0, high=10, unit="retries"
@@ -168,7 +183,14 @@ class ReplyConfig:
     template: str = setting(
         DEFAULT_TEMPLATE, "fields `{sender}`, `{label}`, `{probability}` (`92.3%`), `{topk}`"
     )
-    unsure_template: str = setting(DEFAULT_UNSURE_TEMPLATE, "used below `min_confidence`")
+    unsure_template: str = setting(
+        DEFAULT_UNSURE_TEMPLATE,
+        "used below `min_confidence` (a detector: nothing above [detect] `min_score`)",
+    )
+    detect_template: str = setting(
+        DEFAULT_DETECT_TEMPLATE,
+        "a detector's reply; `{counts}` is e.g. `2 只狗 (97%, 91%)、1 个人 (88%)`",
+    )
     top_k: int = setting(3, "guesses in `{topk}`", low=1, high=10, unit="labels")
     min_confidence: float = setting(
         0.2, "threshold for the sure template", low=0, high=1, unit="probability"
@@ -180,6 +202,34 @@ class ReplyConfig:
         low=0,
         high=86400 * 7,
         unit="seconds",
+    )
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """[detect]: object-detection models ([serving] task = "detect" or found by `auto`)."""
+
+    max_side_px: int = setting(
+        640,
+        "the photo sent to a detector is shrunk to this longer side",
+        low=64,
+        high=4096,
+        unit="pixels",
+    )
+    min_score: float = setting(
+        0.5, "detections below this score are not counted", low=0, high=1, unit="score"
+    )
+    max_classes: int = setting(
+        5, "at most this many kinds of object in the reply", low=1, high=20, unit="classes"
+    )
+    draw: bool = setting(True, "send the photo with the boxes drawn after the text")
+    draw_side_px: int = setting(
+        1280, "the drawn photo's longer side at most", low=256, high=4096, unit="pixels"
+    )
+    font: Path | None = setting(
+        None,
+        "a font with Chinese glyphs for the drawn labels (unset: Debian's Noto CJK, WenQuanYi "
+        "or Droid fallback; none found: English labels)",
     )
 
 
@@ -386,6 +436,7 @@ class Config:
     labels: LabelsConfig
     images: ImagesConfig
     reply: ReplyConfig
+    detect: DetectConfig
     audit: AuditConfig
     status: StatusConfig
     chat: ChatConfig
@@ -402,6 +453,7 @@ SECTIONS: dict[str, type] = {
     "labels": LabelsConfig,
     "images": ImagesConfig,
     "reply": ReplyConfig,
+    "detect": DetectConfig,
     "chat": ChatConfig,
     "ask": AskConfig,
     "audit": AuditConfig,

@@ -14,10 +14,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from bot.core.detection import read_detector
 from bot.core.scores import ScoreKind, ScoreReader, score_hint
 from bot.core.serving import (
     STRING,
     TENSOR_DTYPES,
+    DetectorOutputs,
     InputKind,
     InputSpec,
     ModelInfo,
@@ -61,10 +63,11 @@ def dim_size(value: object, where: str, what: str) -> int:
 
 
 def read_input(
-    inputs: Mapping[str, TensorInfo], settings: ServingConfig, where: str
+    inputs: Mapping[str, TensorInfo], settings: ServingConfig, where: str, *, any_size: bool = False
 ) -> tuple[InputSpec, bool]:
     """The picture input and whether its kind is only a guess (``auto`` + a string input of
-    unknown rank, which may want picture bytes or base64 text: ``connect`` tries both)."""
+    unknown rank, which may want picture bytes or base64 text: ``connect`` tries both).
+    ``any_size``: a tensor input may leave height and width open (a detector's)."""
     if len(inputs) != 1:
         raise ModelMismatch(
             f"{where} takes {len(inputs)} inputs ({', '.join(inputs) or 'none'}); this bot "
@@ -80,6 +83,11 @@ def read_input(
         spec = InputSpec(kind, alias, info.dtype, batched=batched)
         return spec, mode == "auto" and not batched
     if info.dtype in TENSOR_DTYPES and mode in ("auto", "tensor"):
+        open_size = shape is not None and len(shape) == 4 and shape[3] == 3
+        if any_size and open_size and shape is not None and min(shape[1:3]) <= 0:
+            # any height and width: the picture is sent at its own (shrunk) size
+            spec = InputSpec("tensor", alias, info.dtype, None, None, settings.value_range)
+            return spec, False
         if shape is None or len(shape) != 4 or shape[3] != 3 or min(shape[1:3]) <= 0:
             raise ModelMismatch(
                 f"{where} input {alias!r} has shape {list(shape) if shape else shape}; this bot "
@@ -138,6 +146,44 @@ def read_outputs(outputs: Mapping[str, TensorInfo], settings: ServingConfig, whe
         num_classes=classes,
         hint=score_hint(alias),
     )
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A signature read: the picture input, and a classifier's outputs or a detector's."""
+
+    input: InputSpec
+    input_guessed: bool
+    outputs: Outputs | None
+    detector: DetectorOutputs | None
+
+    def model_info(self, name: str, version: str, available: tuple[str, ...]) -> ModelInfo:
+        out = self.outputs
+        return ModelInfo(
+            name=name,
+            version=version,
+            available_versions=available,
+            input=self.input,
+            output=out.alias if out else None,
+            num_classes=out.num_classes if out else None,
+            names_output=out.names if out else None,
+            score_hint=out.hint if out else None,
+            input_guessed=self.input_guessed,
+            detector=self.detector,
+        )
+
+
+def read_signature(
+    inputs: Mapping[str, TensorInfo],
+    outputs: Mapping[str, TensorInfo],
+    settings: ServingConfig,
+    where: str,
+) -> Signature:
+    """Which task the model does (``[serving] task``), its picture input, and its outputs."""
+    detector = read_detector(outputs, settings, where)
+    spec, guessed = read_input(inputs, settings, where, any_size=detector is not None)
+    chosen = read_outputs(outputs, settings, where) if detector is None else None
+    return Signature(spec, guessed, chosen, detector)
 
 
 def input_advice(message: str, kind: str) -> str | None:

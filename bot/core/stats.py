@@ -47,6 +47,8 @@ class Row:
     label: str | None = None
     latency_ms: float | None = None
     model: str | None = None
+    objects: tuple[tuple[str, int], ...] = ()
+    """A detector's finds per class."""
 
     @property
     def day(self) -> str:
@@ -66,6 +68,8 @@ class Summary:
     top_labels: tuple[tuple[str, int], ...]
     models: tuple[tuple[str, int], ...] = ()
     """Pictures per model that answered them, most first."""
+    objects: tuple[tuple[str, int], ...] = ()
+    """Objects a detector found per class, most first (all classes)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,11 @@ def summarise_rows(rows: Sequence[Row], *, day: str | None, group: str | None) -
     labels = Counter(row.label for row in rows if row.outcome in LABELLED_OUTCOMES and row.label)
     top = sorted(labels.items(), key=lambda item: (-item[1], item[0]))[:TOP_LABELS]
     models = Counter(row.model for row in rows if row.model)
+    objects: Counter[str] = Counter()
+    for row in rows:
+        if row.outcome == "replied":
+            for name, n in row.objects:
+                objects[name] += n
     return Summary(
         day=day,
         group=group,
@@ -150,6 +159,7 @@ def summarise_rows(rows: Sequence[Row], *, day: str | None, group: str | None) -
         latency_p95_ms=percentile(latencies, 95),
         top_labels=tuple(top),
         models=tuple(sorted(models.items(), key=lambda item: (-item[1], item[0]))),
+        objects=tuple(sorted(objects.items(), key=lambda item: (-item[1], item[0]))),
     )
 
 
@@ -232,6 +242,11 @@ def _cells(summary: Summary) -> list[str]:
     ]
 
 
+def _objects_line(summary: Summary) -> str:
+    found = ", ".join(f"{name} {count}" for name, count in summary.objects)
+    return f"objects found: {found}"
+
+
 _HEADER = ["day", "group", "pictures", *OUTCOME_COLUMNS, "p50_ms", "p95_ms", "top_labels", "models"]
 _LEFT_ALIGNED = {0, 1, len(_HEADER) - 2, len(_HEADER) - 1}
 
@@ -253,6 +268,8 @@ def render_text(report: Report) -> str:
             pad = " " * (widths[i] - display_width(cell))
             padded.append(cell + pad if i in _LEFT_ALIGNED else pad + cell)
         lines.append("  ".join(padded).rstrip())
+    if report.total.objects:
+        lines.append(_objects_line(report.total))
     if report.questions is not None:
         lines.append(_questions_line(report.questions))
     return "\n".join(lines) + "\n"
@@ -276,6 +293,7 @@ def _summary_json(summary: Summary) -> dict[str, object]:
     doc["latency_ms"] = {"p50": summary.latency_p50_ms, "p95": summary.latency_p95_ms}
     doc["top_labels"] = [{"label": label, "count": count} for label, count in summary.top_labels]
     doc["models"] = [{"model": model, "count": count} for model, count in summary.models]
+    doc["objects"] = [{"class": name, "count": count} for name, count in summary.objects]
     return doc
 
 

@@ -97,7 +97,7 @@ NO_LABELS = (
         (
             '[reply]\ntemplate = "{{user}} {{label}}"\n',
             "[reply] template = '{{user}} {{label}}': is not a valid template (KeyError('user')); "
-            "use only {{sender}}, {{label}}, {{probability}}, {{topk}}",
+            "use only {{sender}}, {{label}}, {{probability}}, {{topk}}, {{counts}}",
         ),
         (
             "[images]\nshort_side_px = 10.5\n",

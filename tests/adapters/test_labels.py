@@ -12,6 +12,9 @@ import pandas as pd
 import pytest
 
 from bot.adapters.labels import load_labels
+from bot.core.pipeline import Recogniser
+from bot.core.serving import JpegPayload
+from bot.core.settings import ReplyConfig
 from bot.errors import LabelError
 from tests.conftest import LABELS_XLSX, REPO
 
@@ -103,7 +106,8 @@ def test_unknown_column_lists_the_available_ones() -> None:
 @pytest.mark.parametrize(
     "content,match",
     [
-        ("class_NO,name\n0,a\n2,b\n", "must number the classes 0..1 once each"),
+        ("class_NO,name\n0,a\n0,b\n", "must number the classes once each"),
+        ("class_NO,name\n0,a\n-1,b\n", "must number the classes once each, from 0 up"),
         ("class_NO,name\n0,a\nx,b\n", "must hold whole numbers"),
         ("class_NO,name\n0,a\n1,\n", "row 3 has an empty 'name'"),
         ("class_NO,name\n", "has no rows"),
@@ -138,3 +142,35 @@ def test_class_names_that_pandas_would_read_as_missing_are_kept(tmp_path: Path) 
         path, index=False
     )
     assert load_labels(path, column="class_EN", id_column="class_NO").names == ("NA", "null", "n/a")
+
+
+def test_a_label_map_with_gaps_keeps_its_ids_measure_words_and_english_names(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "map.csv"
+    path.write_text(
+        "id,class_EN,class_ZH,measure_ZH\n1,person,人,个\n3,car,汽车,辆\n18,dog,狗,只\n",
+        encoding="utf-8",
+    )
+    table = load_labels(path, column="class_ZH", id_column="class_NO")
+    assert table.ids == (1, 3, 18)
+    assert table.measures == ("个", "辆", "只")
+    assert table.english == ("person", "car", "dog")
+    assert table.row_of(18, offset=0) == 2
+    assert table.row_of(2, offset=0) is None
+    english = load_labels(path, column="class_EN", id_column="class_NO")
+    assert english.measures is None  # no measure_EN column: counted as "dog ×2"
+
+
+def test_a_classifier_refuses_a_table_whose_ids_have_gaps(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("class_NO,name\n0,a\n2,b\n", encoding="utf-8")
+    table = load_labels(path, column="name", id_column="class_NO")
+    with pytest.raises(LabelError, match="a classifier's table numbers its classes 0..n-1"):
+        Recogniser(
+            prepare=lambda data: JpegPayload(data, 1, 1),
+            classifier=None,  # type: ignore[arg-type]
+            labels=table,
+            rules=ReplyConfig(),
+            offset=None,
+        )

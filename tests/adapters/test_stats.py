@@ -327,6 +327,7 @@ def test_stats_json_has_since_group_days_and_total(
         "latency_ms": {"p50": 200.0, "p95": 300.0},
         "top_labels": [{"label": "金鱼", "count": 2}, {"label": "虎鲨", "count": 1}],
         "models": [{"model": "resnet", "count": 3}],
+        "objects": [],
     }
     assert [(d["day"], d["pictures"]) for d in doc["days"]] == [
         ("2026-11-20", 4),
@@ -338,6 +339,7 @@ def test_stats_json_has_since_group_days_and_total(
         "latency_ms": {"p50": 200.0, "p95": 300.0},
         "top_labels": [{"label": "金鱼", "count": 2}, {"label": "虎鲨", "count": 1}],
         "models": [{"model": "resnet", "count": 3}],
+        "objects": [],
     }
 
 

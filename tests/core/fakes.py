@@ -9,7 +9,7 @@ a fixed sleep).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.core.chat import Image, Message, Sent
@@ -130,6 +130,9 @@ class AuditRow:
     version: str | None = None
     latency_ms: float | None = None
     model_key: str | None = None
+    kind: str | None = None
+    detail: str = ""
+    counts: tuple[tuple[str, int], ...] = ()
     outcomes: list[str] = field(default_factory=list)
     """Every outcome the row went through, in order (the SQLite log keeps only the last)."""
 
@@ -175,6 +178,9 @@ class FakeAuditStore(_Watched):
                 version=result.version,
                 latency_ms=result.latency_ms,
                 model_key=result.model_key,
+                kind=result.kind,
+                detail=result.detail,
+                counts=result.counts,
                 outcomes=[*row.outcomes, result.outcome],
             )
             self._changed.notify_all()
@@ -194,6 +200,7 @@ class FakeEvents:
         self.pictures: list[tuple[str | None, str]] = []
         self.models: list[str | None] = []
         self.serving_failures: list[str] = []
+        self.found: list[tuple[str, int]] = []
 
     def picture(
         self, group: str | None, outcome: str, latency_ms: float | None, model: str | None
@@ -205,6 +212,10 @@ class FakeEvents:
     def serving_failed(self, detail: str) -> None:
         with self._lock:
             self.serving_failures.append(detail)
+
+    def objects(self, counts: Sequence[tuple[str, int]]) -> None:
+        with self._lock:
+            self.found.extend(counts)
 
 
 # -- the recogniser ---------------------------------------------------------------------------

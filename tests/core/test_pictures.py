@@ -19,6 +19,7 @@ from bot.adapters.wechat.settings import WeChatConfig
 from bot.adapters.wecom.settings import WeComConfig
 from bot.core.answers import Answer, AnswerSource
 from bot.core.audience import Audience
+from bot.core.detector import Detector
 from bot.core.events import Picture
 from bot.core.keeper import PhotoKeeper
 from bot.core.live import LiveRecogniser, ModelSet
@@ -42,6 +43,7 @@ from tests.core.fakes import (
     fake_recogniser,
     picture,
 )
+from tests.core.test_detection import DOG_A, DOG_B, PERSON, detector
 
 STARTED = 1_700_000_000.0
 WHEN = datetime.fromtimestamp(STARTED).strftime("%Y-%m-%d %H:%M:%S")
@@ -737,3 +739,32 @@ def test_a_photo_where_asking_is_on_is_answered_and_remembered_with_its_label(
     assert bench.outbox.texts_to(FAMILY) == [CAT_REPLY]
     found = keeper.memory.find(chat_id=FAMILY, sender_id="", quotes="m1")
     assert found is not None and found.label == "猫"
+
+
+# -- a detector's answer ----------------------------------------------------------------------
+class _DetectorSource:
+    """The ``AnswerSource`` port over one detector (``tests.core.test_detection``'s)."""
+
+    def __init__(self) -> None:
+        self.detector, _ = detector((DOG_A, DOG_B, PERSON))
+
+    def get(self, model: str | None) -> Detector:
+        return self.detector
+
+
+def test_a_detector_answer_sends_the_counts_then_the_drawn_picture_and_audits_the_counts(
+    make_bench: MakeBench,
+) -> None:
+    bench = make_bench(source=_DetectorSource())
+    offer_one(bench, picture("m1", data=b"three squares"))
+
+    counts = "@小明\u2005图里有: 2 只狗 (97%, 91%)、1 个人 (88%)"
+    posts = [p for p in bench.outbox.posts if p.chat_id == FAMILY]
+    assert [p.text for p in posts] == [counts, "<picture>"]
+    assert posts[1].picture == b"drawn"
+    row = bench.audit.rows["m1"]
+    assert (row.outcome, row.kind, row.label, row.probability) == ("replied", "detect", "狗", 0.97)
+    assert (row.detail, row.counts) == ("狗×2, 人×1", (("狗", 2), ("人", 1)))
+    assert bench.events.found == [("狗", 2), ("人", 1)]
+    owner = bench.outbox.texts_to(OWNER)
+    assert owner == [f"[{WHEN}] 家庭群 @小明: 一张图片 → 2 只狗 (97%, 91%)、1 个人 (88%)"]
