@@ -144,3 +144,22 @@ def rows_day(path: Path) -> str:
     finally:
         conn.close()
     return str(day)[:10]
+
+
+def test_a_detectors_counts_are_kept_and_read_back_for_stats(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    log = AuditLog(path)
+    assert log.claim("d1", chat="家庭群", sender="小明")
+    found = (("狗", 2), ("人", 1))
+    log.finish(
+        "d1",
+        Outcome("replied", label="狗", kind="detect", detail="狗×2, 人×1", counts=found),
+    )
+    assert log.claim("c1", chat="家庭群", sender="小明")
+    log.finish("c1", Outcome("replied", label="猫", kind="classify", detail="猫 90.0%"))
+    log.close()
+    read = {row.label: row.objects for row in audit.read_rows(path)}
+    assert read == {"狗": found, "猫": ()}
+    with sqlite3.connect(path) as conn:
+        [(detail, counts)] = conn.execute("SELECT detail, counts FROM pictures WHERE msg_id='d1'")
+    assert (detail, counts) == ("狗×2, 人×1", '{"狗": 2, "人": 1}')

@@ -456,3 +456,15 @@ def test_questions_are_counted_with_their_latency_in_both_renderings() -> None:
         "outcomes": {"answered": 2, "failed": 0, "hint": 1, "limited": 0, "shed": 0},
         "latency_ms": {"p50": 1200.0, "p95": 3400.0},
     }
+
+
+def test_objects_a_detector_found_are_summed_per_class_for_replied_rows_only() -> None:
+    rows = [
+        Row("2026-12-01T10:00:00", "家庭群", "replied", "狗", 100.0, "ssd", (("狗", 2),)),
+        Row("2026-12-01T11:00:00", "家庭群", "replied", "人", 100.0, "ssd", (("人", 1), ("狗", 1))),
+        Row("2026-12-01T12:00:00", "家庭群", "failed", None, None, None, (("猫", 5),)),
+    ]
+    report = summarise(rows)
+    assert report.total.objects == (("狗", 3), ("人", 1))
+    assert "objects found: 狗 3, 人 1" in render_text(report)
+    assert '"objects": [' in render_json(report)

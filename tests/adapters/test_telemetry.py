@@ -88,3 +88,16 @@ def test_the_login_phase_says_the_phone_must_confirm_until_logged_in() -> None:
     t.logged_in("视觉机器人", [])
     t.login_phase("waiting_for_phone")  # too late: a finished login stays logged in
     assert t.snapshot().phase == "logged_in"
+
+
+def test_objects_are_counted_per_class_and_their_labels_are_bounded() -> None:
+    t = telemetry(Clock())
+    t.objects((("狗", 2), ("人", 1)))
+    t.objects((("狗", 1),))
+    text = t.metrics().decode()
+    assert 'wechat_vision_bot_objects_total{object_class="狗"} 3.0' in text
+    assert 'wechat_vision_bot_objects_total{object_class="人"} 1.0' in text
+    t.objects(tuple((f"class {i}", 1) for i in range(300)))
+    text = t.metrics().decode()
+    assert text.count("wechat_vision_bot_objects_total{") == 200 + 1  # the rest are "other"
+    assert 'wechat_vision_bot_objects_total{object_class="other"} 102.0' in text
