@@ -53,6 +53,7 @@ def write_bot_config(
     groups: str = f'["{FAMILY}", "{WORK}"]',
     chat: str = "",
     extra: str = "",
+    labels: str = f'file = "{LABELS_XLSX.as_posix()}"\ncolumn = "class_EN"\n',
 ) -> Path:
     """config.toml for the bot under test; ``extra`` is appended as is (more sections)."""
     serving_keys = {
@@ -77,7 +78,7 @@ def write_bot_config(
     path = tmp_path / "config.toml"
     path.write_text(
         f"[serving]\n{_merge(serving_keys, serving)}"
-        f'[labels]\nfile = "{LABELS_XLSX.as_posix()}"\ncolumn = "class_EN"\n'
+        f"[labels]\n{labels}"
         f"[reply]\n{_merge({'apology_interval_s': '600'}, reply)}"
         f"[chat]\n{_lines(shared)}[wechat]\n{_lines(own)}"
         '[audit]\npath = "audit.sqlite3"\n' + extra,

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.detector import build_models
 from tests.fakes.tfserving import FakeTFServing, ModelSpec
+from tests.fakes.tfserving_tf import RealTfServing, real_tf_serving, tensorflow_available
 
 REPO = Path(__file__).resolve().parent.parent
 LABELS_XLSX = REPO / "labels" / "imagenet1k.xlsx"
@@ -51,6 +54,24 @@ def tfs() -> Iterator[FakeTFServing]:
     """A TF Serving stand-in serving the official ResNet-50's signature (1001 classes)."""
     with FakeTFServing(ModelSpec()) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def detectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealTfServing]:
+    """The detector SavedModels of tests/fakes/detector, built once (timed on stderr) and
+    served over TF Serving's REST API by one real-TensorFlow server."""
+    if not tensorflow_available():
+        pytest.skip("TensorFlow is not installed: pip install -e '.[test]' installs it")
+    work = tmp_path_factory.mktemp("detectors")
+    started = time.perf_counter()
+    models = build_models(work / "models")
+    built = time.perf_counter()
+    with real_tf_serving(models, log_path=work / "tfs.log") as server:
+        print(
+            f"\ndetectors built in {built - started:.1f}s, "
+            f"served after {time.perf_counter() - built:.1f}s more"
+        )
+        yield server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

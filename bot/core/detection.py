@@ -124,7 +124,8 @@ def read_detections(
 ) -> tuple[Detection, ...]:
     """One answer's detections, best first. ``answer`` maps output names to what the server
     sent for one picture (a batch dimension of one is allowed); ``size`` is the (width,
-    height) of the picture sent, for boxes in pixels."""
+    height) of the picture sent, for boxes in pixels (Model Garden's are of the picture it
+    scaled onto its canvas, which its ``image_info`` output tells)."""
     try:
         boxes = _list(_strip(answer[outputs.boxes], 2), outputs.boxes, where)
         scores = _list(_strip(answer[outputs.scores], 1), outputs.scores, where)
@@ -160,7 +161,9 @@ def read_detections(
         rows.append((int(class_id), score, coords))
     if outputs.box_format == "auto":
         pixels = any(abs(c) > PIXEL_SLACK for _, _, coords in rows for c in coords)
-    width, height = size
+    width, height = float(size[0]), float(size[1])
+    if pixels and outputs.convention == "model_garden" and IMAGE_INFO in answer:
+        width, height = _scaled_size(answer[IMAGE_INFO], where)
     found_all = []
     for class_id, score, (y0, x0, y1, x1) in rows:
         if pixels:
@@ -170,6 +173,32 @@ def read_detections(
             found_all.append(Detection(class_id, score, inside))
     found_all.sort(key=lambda d: d.score, reverse=True)
     return tuple(found_all)
+
+
+def _scaled_size(info: Any, where: str) -> tuple[float, float]:
+    """(width, height) of the picture as Model Garden scaled it onto its input canvas, read
+    from ``image_info`` = [[orig h, w], [canvas h, w], [scale y, x], [offset y, x]]: its pixel
+    boxes are of that picture (``_normalize_coordinates`` in official/vision/serving/detection.py
+    divides by the scale, then by the original size)."""
+    rows = _strip(info, 2)
+    if (
+        not isinstance(rows, list)
+        or len(rows) != 4
+        or not all(isinstance(row, list) and len(row) == 2 for row in rows)
+    ):
+        raise BadPrediction(
+            f"{where} answered {IMAGE_INFO} as {str(info)[:60]!r}, not the 4×2 rows "
+            "[original size, canvas, scale, offset]"
+        )
+    (orig_h, orig_w), _, (scale_y, scale_x) = (
+        [_number(v, f"{IMAGE_INFO}[{r}]", where) for v in row] for r, row in enumerate(rows[:3])
+    )
+    height, width = orig_h * scale_y, orig_w * scale_x
+    if not (height >= 1 and width >= 1):
+        raise BadPrediction(
+            f"{where} answered {IMAGE_INFO} with a picture of {width:g}×{height:g} pixels"
+        )
+    return width, height
 
 
 def _box(y0: float, x0: float, y1: float, x1: float) -> tuple[float, float, float, float] | None:

@@ -135,6 +135,49 @@ def test_boxes_in_pixels_are_divided_by_the_size_of_the_picture_sent() -> None:
         assert found[0].box == pytest.approx((0.1, 0.1, 0.3, 0.3))
 
 
+def test_model_garden_pixel_boxes_are_of_the_picture_it_scaled_onto_its_canvas() -> None:
+    # 640x480 sent; the model scaled it by 0.6 onto a 384x384 canvas: a box of the photo's
+    # (0.1, 0.1, 0.3, 0.3) is (28.8, 38.4, 86.4, 115.2) there, whatever size was sent
+    garden = DetectorOutputs(
+        "detection_boxes",
+        "detection_classes",
+        "detection_scores",
+        "num_detections",
+        "model_garden",
+        "auto",
+        100,
+    )
+    answer = od_answer([(18.0, 0.97, (28.8, 38.4, 86.4, 115.2))], n=1)
+    answer["image_info"] = [[[480.0, 640.0], [384.0, 384.0], [0.6, 0.6], [0.0, 0.0]]]
+    found = read_detections(answer, garden, size=(640, 480), where=WHERE)
+    assert found[0].box == pytest.approx((0.1, 0.1, 0.3, 0.3))
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        [[480.0, 640.0], [384.0, 384.0]],
+        [[480.0, 640.0], [384.0, 384.0], [0.0, 0.6], [0.0, 0.0]],
+        [[480.0, float("inf")], [384.0, 384.0], [0.6, 0.6], [0.0, 0.0]],
+        "nonsense",
+    ],
+)
+def test_a_model_garden_image_info_that_is_not_a_picture_size_is_a_bad_answer(info: Any) -> None:
+    garden = DetectorOutputs(
+        "detection_boxes",
+        "detection_classes",
+        "detection_scores",
+        None,
+        "model_garden",
+        "pixels",
+        100,
+    )
+    answer = od_answer([(18.0, 0.97, (28.8, 38.4, 86.4, 115.2))], n=1)
+    answer["image_info"] = info
+    with pytest.raises(BadPrediction, match="image_info"):
+        read_detections(answer, garden, size=(640, 480), where=WHERE)
+
+
 def test_boxes_are_clamped_into_the_picture_and_put_in_order() -> None:
     answer = od_answer([(18.0, 0.97, (0.5, 1.0001, -0.2, 0.4))], n=1)
     found = read_detections(answer, od_outputs(), size=(10, 10), where=WHERE)
