@@ -165,6 +165,8 @@ def _secrets_in(node: object, depth: int = 0) -> Iterator[str]:
             value = getattr(node, f.name, None)
             if "secret_from" in f.metadata and isinstance(value, str):
                 yield value
+            elif "secret_from" in f.metadata and isinstance(value, tuple):
+                yield from (v for _, v in value)  # [serving] headers: each value is secret
             else:
                 yield from _secrets_in(value, depth + 1)
     elif isinstance(node, Mapping):

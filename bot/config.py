@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -108,6 +110,7 @@ def _serving(sec: Section, env: Mapping[str, str]) -> ServingConfig:
         serving["protocol"] = AUTO
     serving["token"] = env.get(serving["token_env"]) or None
     serving["password"] = env.get(serving["password_env"]) or None
+    serving["headers"] = _headers(sec, serving["headers_env"], env.get(serving["headers_env"]))
     if serving["version"] is not None and serving["version_label"] is not None:
         sec.bad("version_label", serving["version_label"], "set either version or version_label")
     if serving["username"] is not None and serving["password"] is None:
@@ -117,6 +120,33 @@ def _serving(sec: Section, env: Mapping[str, str]) -> ServingConfig:
             f"needs a password in the environment variable {serving['password_env']}",
         )
     return ServingConfig(**serving)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
+
+
+def _headers(sec: Section, var: str, value: str | None) -> tuple[tuple[str, str], ...]:
+    """More HTTP headers from the environment: a JSON object of names to values. The values
+    are secrets (a gateway's key): messages name the variable, never what it holds."""
+    if not value or not value.strip():
+        return ()
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        doc = None
+    pairs = list(doc.items()) if isinstance(doc, dict) else None
+    if pairs is None or not all(
+        isinstance(v, str) and _HEADER_NAME.fullmatch(k) and "\r" not in v and "\n" not in v
+        for k, v in pairs
+    ):
+        sec.bad(
+            "headers_env",
+            var,
+            f"the environment variable {var} must hold a JSON object of header names to one-line "
+            'text values, e.g. {"Host": "resnet.default.example.com"} (its value is not shown)',
+        )
+        return ()
+    return tuple((str(k), str(v)) for k, v in pairs)
 
 
 def _ask(sec: Section, env: Mapping[str, str]) -> AskConfig:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import requests
 
-from bot.adapters import stfs, tfserving
+from bot.adapters import stfs, tfserving, v2
 from bot.adapters.rest import Probe
 from bot.adapters.wechat.transport import TRANSPORT as WECHAT
 from bot.adapters.wecom.transport import TRANSPORT as WECOM
@@ -53,9 +53,10 @@ class ProtocolEntry:
     client: ClientFactory
     looks_like: Callable[[Probe], bool]
     start_hint: Callable[[str], str]
+    asked_first: bool = False  # its sign is unmistakable, and others' signs would match it
 
 
-# In the order ``auto`` asks them.
+# In the order ``auto`` asks them (those ``asked_first`` before the rest).
 PROTOCOLS: dict[str, ProtocolEntry] = {
     entry.name: entry
     for entry in (
@@ -67,6 +68,9 @@ PROTOCOLS: dict[str, ProtocolEntry] = {
             tfserving.start_hint,
         ),
         ProtocolEntry("stfs", stfs.SERVER, stfs.STFSClient, stfs.looks_like, stfs.start_hint),
+        # GET /v2 answers server metadata only on a v2 server, while a v2 server's JSON 404
+        # for /v1/... would look like TF Serving's: it is asked first
+        ProtocolEntry("v2", v2.SERVER, v2.V2Client, v2.looks_like, v2.start_hint, True),
     )
 }
 

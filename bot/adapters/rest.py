@@ -42,6 +42,7 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 RETRY_AFTER_CAP_S = 30.0
 CHUNK_BYTES = 64 * 1024
 ERROR_BODY_BYTES = 64 * 1024
+JSON_BODY = {"Content-Type": "application/json"}
 _TIMEOUTS = (TimeoutError, urllib3.exceptions.TimeoutError)
 
 
@@ -130,6 +131,7 @@ class Rest:
         self._sleep = sleep
         self._clock = clock
         self._wall = wall
+        session.headers.update(dict(settings.headers))  # [serving] headers_env
         if settings.token:
             session.headers["Authorization"] = f"Bearer {settings.token}"
         elif settings.username and settings.password:
@@ -137,7 +139,13 @@ class Rest:
         self.public_url = redact_url(settings.url)
 
     def send(
-        self, method: str, path: str, body: bytes | None = None, *, limit: AnswerLimit
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        limit: AnswerLimit,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         """The answer to ``method path``, after retrying refused connections and 429/503/504;
         raises ServingUnavailable (unreachable, too slow) or BadPrediction (too large)."""
@@ -150,7 +158,7 @@ class Rest:
                 backoff = self.settings.retry_backoff_s * (2 ** (attempt - 1))
                 self._sleep(backoff if asked is None else asked)
                 asked = None
-            answer = self._exchange(method, path, body, limit)
+            answer = self._exchange(method, path, body, limit, headers)
             if isinstance(answer, Reply):
                 if answer.status_code not in RETRY_STATUSES:
                     return answer
@@ -177,7 +185,12 @@ class Rest:
         )
 
     def _exchange(
-        self, method: str, path: str, body: bytes | None, limit: AnswerLimit
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        limit: AnswerLimit,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply | str:
         """One request and its whole answer, or why it could not be had (worth a retry)."""
         timeout_s = self.settings.timeout_s
@@ -189,7 +202,7 @@ class Rest:
                 data=body,
                 timeout=(timeout_s, timeout_s),
                 stream=True,
-                headers={"Content-Type": "application/json"} if body is not None else None,
+                headers=headers or JSON_BODY if body is not None else None,
             )
         except requests.Timeout as exc:
             raise ServingUnavailable(

@@ -86,6 +86,7 @@ def check_model(config: Config, name: str | None) -> list[tuple[str, str]]:
             f"{info.version} AVAILABLE (loaded: {', '.join(info.available_versions)})",
         )
     )
+    lines += [("wire", note) for note in client.wire_notes()]
     detector = model.answerer if isinstance(model.answerer, Detector) else None
     if detector is not None:
         shrink = f"; pictures shrunk to {config.detect.max_side_px} px longer side"

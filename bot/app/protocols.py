@@ -45,7 +45,7 @@ def detect(
         start_hint="; or ".join(entry.start_hint(serving.url) for entry in entries),
     )
     probe = Probe(rest)
-    for entry in entries:
+    for entry in sorted(entries, key=lambda e: not e.asked_first):
         if entry.looks_like(probe):
             return entry
     raise _unrecognised(probe, entries)
@@ -57,7 +57,12 @@ def _unrecognised(probe: Probe, entries: list[ProtocolEntry]) -> ServingError:
     servers = " or ".join(entry.server for entry in entries)
     if not probe.answers:
         return BadPrediction(f"{where} was not asked anything; set [serving] protocol to {names}")
-    path, reply = next(iter(probe.answers.items()))
+    # the most telling answer: refused credentials, else the first that is not a plain 404
+    answers = sorted(
+        probe.answers.items(),
+        key=lambda a: (a[1].status_code not in (401, 403), a[1].status_code == 404),
+    )
+    path, reply = answers[0]
     message = server_message(reply)
     if reply.status_code in (401, 403):
         return ServingRejected(

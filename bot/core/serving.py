@@ -231,6 +231,10 @@ class ServingClient(Classifier, Protocol):
 
     def ping(self) -> None: ...
 
+    def wire_notes(self) -> list[str]:
+        """How pictures and answers travel, where the protocol has choices (``check``)."""
+        ...
+
 
 # -- how much of an answer is read -------------------------------------------------------------
 # A 1,001-class predict answer is ~20 KB of JSON (about 20 bytes a score); 256 bytes a class

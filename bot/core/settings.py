@@ -69,7 +69,8 @@ class ServingConfig:
     protocol: str = setting(
         "auto",
         "`auto` (told apart by their answers) or a protocol registered in `bot.registry`: "
-        "`tfserving`, `stfs` (Simple TensorFlow Serving)",
+        "`tfserving`, `stfs` (Simple TensorFlow Serving), `v2` (the Open Inference Protocol: "
+        "Triton, KServe, MLServer, OpenVINO Model Server)",
     )
     model: str = setting("resnet", "model name (TF Serving's `MODEL_NAME`)")
     timeout_s: float = setting(
@@ -122,8 +123,16 @@ class ServingConfig:
     password_env: str = setting(
         "WECHAT_VISION_BOT_PASSWORD", "environment variable holding the basic-auth password"
     )
+    headers_env: str = setting(
+        "WECHAT_VISION_BOT_HEADERS",
+        "environment variable holding more HTTP headers as a JSON object, e.g. "
+        '`{"Host": "resnet.default.example.com"}` for KServe behind its gateway (never printed)',
+    )
     token: str | None = secret("token_env")
     password: str | None = secret("password_env")
+    headers: tuple[tuple[str, str], ...] = field(
+        default=(), repr=False, metadata={"secret_from": "headers_env"}
+    )
 
 
 @dataclass(frozen=True)

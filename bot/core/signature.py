@@ -224,6 +224,10 @@ class DiscoveredModel:
             self.scores = ScoreReader(self.settings.scores, self._info.score_hint)
         return self._info
 
+    def wire_notes(self) -> list[str]:
+        """How pictures and answers travel, where the protocol has choices (none here)."""
+        return []
+
     def use_input(self, kind: InputKind) -> ModelInfo:
         """Send pictures as ``kind`` from now on (``check`` and ``auto`` trying the others)."""
         info = self.model_info()

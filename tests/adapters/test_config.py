@@ -154,6 +154,31 @@ def test_secrets_come_from_the_environment_and_stay_out_of_repr(write_config: Wr
     assert "s3cret-token" not in repr(config)
 
 
+def test_more_headers_come_from_the_environment_as_json_and_stay_out_of_repr(
+    write_config: WriteConfig,
+) -> None:
+    env = {"WECHAT_VISION_BOT_HEADERS": '{"Host": "resnet.example.com", "X-Api-Key": "k3y-s3cret"}'}
+    config = load_config(write_config(), env=env)
+    assert config.serving.headers == (("Host", "resnet.example.com"), ("X-Api-Key", "k3y-s3cret"))
+    assert "k3y-s3cret" not in repr(config)
+    assert load_config(write_config(), env={}).serving.headers == ()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Host: a", '["a"]', '{"Bad Name": "x"}', '{"X-Key": 3}', '{"X-Key": "a\\r\\nEvil: 1"}'],
+)
+def test_headers_that_are_not_a_json_object_of_one_line_texts_are_refused_unshown(
+    write_config: WriteConfig, value: str
+) -> None:
+    path = write_config(serving='headers_env = "GATEWAY_HEADERS"')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={"GATEWAY_HEADERS": value})
+    [problem] = err.value.problems
+    assert "GATEWAY_HEADERS must hold a JSON object of header names" in problem
+    assert value not in problem
+
+
 def test_offset_accepts_auto_and_whole_numbers(write_config: WriteConfig) -> None:
     assert load_config(write_config('offset = "auto"\n'), env={}).labels.offset is None
     assert load_config(write_config("offset = 1\n"), env={}).labels.offset == 1

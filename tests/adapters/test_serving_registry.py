@@ -42,7 +42,7 @@ def test_the_config_takes_auto_and_the_registered_protocols_only(
     with pytest.raises(ConfigError) as err:
         load_config(write_config(serving='protocol = "v3"'), env={})
     assert err.value.problems == [
-        '[serving] protocol = \'v3\': must be one of "auto", "tfserving", "stfs"'
+        '[serving] protocol = \'v3\': must be one of "auto", "tfserving", "stfs", "v2"'
     ]
 
 
@@ -68,10 +68,11 @@ def test_a_server_no_protocol_recognises_is_a_clear_error_naming_the_choices() -
     with HostileServer({"GET /v1/models/default": [json_answer(kserve_v1)]}) as srv:
         with pytest.raises(BadPrediction) as err:
             detected(serving(srv.url))
-        assert srv.requests == ["GET /v1/models/default", "GET /health"]  # each path asked once
+        # each path asked once
+        assert srv.requests == ["GET /v2", "GET /v1/models/default", "GET /health"]
     text = str(err.value)
-    assert f"the server at {srv.url} answers like none of TF Serving or STFS" in text
-    assert 'set [serving] protocol to one of "tfserving", "stfs"' in text
+    assert f"the server at {srv.url} answers like none of TF Serving or STFS or " in text
+    assert 'set [serving] protocol to one of "tfserving", "stfs", "v2"' in text
 
 
 def test_credentials_refused_by_a_proxy_keep_their_real_status() -> None:
