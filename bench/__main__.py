@@ -30,6 +30,7 @@ NAMES = (
     "seedmodel",
     "ask",
     "detect",
+    "v2",
 )
 
 
@@ -58,6 +59,10 @@ def _run_one(name: str, quick: bool, serving_url: str) -> Section:
         from bench import detect
 
         return detect.run(quick=quick)
+    if name == "v2":
+        from bench import v2
+
+        return v2.run(quick=quick)
     if name == "seedmodel":
         from bench import seedmodel
 
