@@ -45,7 +45,7 @@ def best(values: tuple[float, ...]) -> int:
     return max(range(len(values)), key=values.__getitem__)
 
 
-@pytest.fixture(params=["triton", "mlserver", "ovms"])
+@pytest.fixture(params=["triton", "mlserver", "ovms", "kserve"])
 def server(request: pytest.FixtureRequest) -> Iterator[FakeV2]:
     with FakeV2(MODELS, flavour=request.param) as srv:
         yield srv
@@ -63,7 +63,7 @@ def test_a_bytes_model_is_read_as_a_jpeg_input_and_answers_its_class(server: Fak
     assert best(prediction.probabilities) == 286
     [sent] = infer_requests(server)
     entry = sent.doc["inputs"][0]
-    if server.flavour == "mlserver":  # no binary extension: base64 in JSON, MLServer's codec
+    if server.flavour in ("mlserver", "kserve"):  # base64 in JSON, MLServer's codec
         assert (
             entry["parameters"] == {"content_type": "base64"} and HEADER_LENGTH not in sent.headers
         )
@@ -106,9 +106,10 @@ def test_check_notes_say_which_server_and_how_tensors_travel(server: FakeV2) -> 
         "triton": "server Triton 2.51.0",
         "mlserver": "server MLServer 1.6.1",
         "ovms": "server OpenVINO Model Server 2024.4",
+        "kserve": "server KServe 0.21.0",
     }[server.flavour]
     assert notes[0].startswith(expected)
-    assert ("base64 in JSON" in notes[1]) == (server.flavour == "mlserver")
+    assert ("base64 in JSON" in notes[1]) == (server.flavour in ("mlserver", "kserve"))
 
 
 def test_an_unknown_model_is_named_with_the_servers_words() -> None:

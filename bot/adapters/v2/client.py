@@ -6,8 +6,9 @@ MLServer, OpenVINO Model Server (docs/v2-protocol.md: the spec, and where the se
   core's ``TensorInfo`` here; a channels-first picture input (``[-1, 3, H, W]``, PyTorch's
   and most ONNX exports) is read as channels-last and transposed when sent.
 * A picture goes as the JPEG in a ``BYTES`` input — raw bytes through the binary tensor data
-  extension where the server has it (Triton, OpenVINO Model Server, KServe), else base64 in
-  JSON with ``"content_type": "base64"`` (MLServer's codec) — or as an ``FP32``/``UINT8``
+  extension where the server has it (Triton, OpenVINO Model Server), else base64 in JSON with
+  ``"content_type": "base64"`` (MLServer's codec; KServe, whose binary extension takes BYTES
+  only as UTF-8 text, and whose model decodes the base64) — or as an ``FP32``/``UINT8``
   tensor, binary where the server has the extension, JSON ``data`` otherwise.
 * Scores come back binary where possible; with Triton's classification extension only the
   top ``CLASSIFICATION_K`` travel (when the scores are probabilities: top-k logits cannot
@@ -54,6 +55,9 @@ BINARY_EXTENSION = "binary_tensor_data"
 CLASSIFICATION_EXTENSION = "classification"
 # Servers that take the binary tensor data extension without listing it in GET /v2.
 BINARY_WITHOUT_LISTING = frozenset({"openvino model server", "kserve"})
+# Servers whose binary extension turns BYTES elements into UTF-8 text (KServe 0.21's
+# InferRequest.from_bytes: a JPEG fails with "Failed to encode"): pictures go as base64 there.
+BYTES_AS_TEXT = frozenset({"kserve"})
 CLASSIFICATION_K = 5  # the top scores asked for with the classification extension
 PROBABILITY_HINTS = ("prob", "softmax")
 
@@ -84,6 +88,11 @@ class ServerFacts:
     version: str
     binary: bool
     classification: bool
+    binary_bytes: bool = True  # raw BYTES elements survive the binary extension
+
+    @property
+    def raw_pictures(self) -> bool:
+        return self.binary and self.binary_bytes
 
     @property
     def shown(self) -> str:
@@ -190,7 +199,11 @@ class V2Client(DiscoveredModel):
         listed = {str(e) for e in extensions} if isinstance(extensions, list) else set()
         binary = BINARY_EXTENSION in listed or name.lower() in BINARY_WITHOUT_LISTING
         return ServerFacts(
-            name, str(body.get("version", ""))[:40], binary, CLASSIFICATION_EXTENSION in listed
+            name,
+            str(body.get("version", ""))[:40],
+            binary,
+            CLASSIFICATION_EXTENSION in listed,
+            name.lower() not in BYTES_AS_TEXT,
         )
 
     def _discover(self) -> ModelInfo:
@@ -250,7 +263,7 @@ class V2Client(DiscoveredModel):
         if info.input.kind == "tensor":
             layout = "NCHW (transposed from the photo)" if wiring.channels_first else "NHWC"
             sent = f"{wiring.datatype} tensor {layout} via {binary}"
-        elif facts.binary:
+        elif facts.raw_pictures:
             sent = f"{wiring.datatype} JPEG bytes via the binary tensor data extension"
         else:
             sent = f'{wiring.datatype} JPEG as base64 in JSON ("content_type": "base64")'
@@ -288,7 +301,7 @@ class V2Client(DiscoveredModel):
         data: bytes | None = None
         if isinstance(payload, JpegPayload):
             entry["shape"] = [1 if d < 0 else d for d in wiring.shape]
-            if facts.binary:
+            if facts.raw_pictures:
                 data = wire.bytes_elements([payload.data])
             else:
                 entry["data"] = [base64.b64encode(payload.data).decode("ascii")]

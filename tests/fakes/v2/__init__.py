@@ -10,7 +10,9 @@ Flavours copy what a real server announces and takes:
   must come through the binary extension (JSON strings are taken as text, not decoded);
 * ``mlserver``: no binary extension (a request with ``Inference-Header-Content-Length`` is
   refused), BYTES in JSON as base64 with ``"content_type": "base64"``;
-* ``ovms``: binary like Triton, no classification, not listed in ``GET /v2``.
+* ``ovms``: binary like Triton, no classification, not listed in ``GET /v2``;
+* ``kserve``: KServe 0.21's ModelServer: binary tensors, but a BYTES element in binary must be
+  UTF-8 text (a JPEG fails with "Failed to encode"); base64 text in JSON is the model's to decode.
 
 ::
 

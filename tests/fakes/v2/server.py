@@ -18,7 +18,7 @@ from PIL import Image
 
 from tests.fakes.tfserving.images import class_from_mean, default_classify
 
-Flavour = Literal["triton", "mlserver", "ovms"]
+Flavour = Literal["triton", "mlserver", "ovms", "kserve"]
 HEADER_LENGTH = "Inference-Header-Content-Length"
 MAX_BODY = 64 * 1024 * 1024
 NUMPY = {"FP32": "<f4", "UINT8": "<u1", "FP64": "<f8"}
@@ -119,6 +119,12 @@ class FakeV2:
             }
         if self.flavour == "mlserver":
             return {"name": "mlserver", "version": "1.6.1", "extensions": []}
+        if self.flavour == "kserve":
+            return {
+                "name": "kserve",
+                "version": "0.21.0",
+                "extensions": ["model_repository_extension"],
+            }
         return {"name": "OpenVINO Model Server", "version": "2024.4"}
 
 
@@ -266,8 +272,14 @@ def _pictures(server: FakeV2, model: V2Model, entry: dict[str, Any], tail: bytes
                 (n,) = struct.unpack_from("<I", data)
                 values.append(data[4 : 4 + n])
                 data = data[4 + n :]
+            if server.flavour == "kserve":  # InferRequest.from_bytes keeps BYTES as UTF-8 text
+                for value in values:
+                    try:
+                        value.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise V2Error(500, f'Failed to encode "{value[:40]!r}"') from exc
             return values
-        if server.flavour == "mlserver" and params.get("content_type") == "base64":
+        if server.flavour in ("mlserver", "kserve") and params.get("content_type") == "base64":
             return [base64.b64decode(v) for v in entry.get("data", [])]
         return [str(v).encode() for v in entry.get("data", [])]  # text, not a picture
     dtype = np.dtype(NUMPY[entry["datatype"]])
