@@ -160,3 +160,13 @@ def test_an_answer_with_the_wrong_number_of_scores_is_a_bad_prediction() -> None
             BadPrediction, match="answered 10 scores but its metadata declares 1001"
         ):
             client.predict(photo(client, 3))
+
+
+def test_a_bytes_output_of_class_names_comes_back_beside_the_scores(server: FakeV2) -> None:
+    server.models.append(V2Model("named", num_classes=10, names_output="class_names"))
+    client = client_for(server.url, "named", output="probabilities")
+    info = client.model_info()
+    assert (info.output, info.names_output) == ("probabilities", "class_names")
+    prediction = client.predict(photo(client, 7, 10))
+    assert prediction.class_names == tuple(f"class_{i}" for i in range(10))
+    assert prediction.class_names[best(prediction.probabilities)] == f"class_{7 % 10}"

@@ -36,6 +36,7 @@ class V2Model:
     size: int = 224
     input_name: str = "image"
     output_name: str = "probabilities"
+    names_output: str | None = None  # set: also a BYTES output of every class's name
     ready: bool = True
     versions: tuple[str, ...] = ("1",)
 
@@ -218,7 +219,18 @@ def _get(server: FakeV2, path: str) -> Any:
         "platform": "onnxruntime_onnx",
         "inputs": [model.input_meta()],
         "outputs": [
-            {"name": model.output_name, "datatype": "FP32", "shape": [-1, model.num_classes]}
+            {"name": model.output_name, "datatype": "FP32", "shape": [-1, model.num_classes]},
+            *(
+                [
+                    {
+                        "name": model.names_output,
+                        "datatype": "BYTES",
+                        "shape": [-1, model.num_classes],
+                    }
+                ]
+                if model.names_output
+                else []
+            ),
         ],
     }
 
@@ -303,21 +315,27 @@ def _outputs(model: V2Model, scores: np.ndarray, asked: Any, server: FakeV2) -> 
     )
     outputs: list[dict[str, Any]] = []
     tail = b""
+    data: Any
+    entry: dict[str, Any]
     for out in wanted:
-        if out.get("name") != model.output_name:
+        if out.get("name") not in (model.output_name, model.names_output):
             raise V2Error(400, f"unexpected inference output '{out.get('name')}' for model")
         params: dict[str, Any] = out.get("parameters") or {}
         k = params.get("classification")
-        if k is not None and server.flavour == "triton":
+        if out["name"] == model.names_output:
+            data = [f"class_{i}" for _ in range(len(scores)) for i in range(model.num_classes)]
+            entry = {"datatype": "BYTES", "shape": list(scores.shape)}
+            raw = b"".join(struct.pack("<I", len(s)) + s.encode() for s in data)
+        elif k is not None and server.flavour == "triton":
             top = np.argsort(-scores, axis=1)[:, :k]
-            data: Any = [f"{scores[r, i]:f}:{i}" for r in range(len(scores)) for i in top[r]]
-            entry: dict[str, Any] = {"datatype": "BYTES", "shape": [len(scores), k]}
+            data = [f"{scores[r, i]:f}:{i}" for r in range(len(scores)) for i in top[r]]
+            entry = {"datatype": "BYTES", "shape": [len(scores), k]}
             raw = b"".join(struct.pack("<I", len(s)) + s.encode() for s in data)
         else:
             data = scores.astype("<f4").reshape(-1).tolist()
             entry = {"datatype": "FP32", "shape": list(scores.shape)}
             raw = scores.astype("<f4").tobytes()
-        entry["name"] = model.output_name
+        entry["name"] = out["name"]
         if params.get("binary_data") and server.binary:
             entry["parameters"] = {"binary_data_size": len(raw)}
             tail += raw
