@@ -31,6 +31,7 @@ NAMES = (
     "ask",
     "detect",
     "v2",
+    "soak",
 )
 
 
@@ -63,6 +64,10 @@ def _run_one(name: str, quick: bool, serving_url: str) -> Section:
         from bench import v2
 
         return v2.run(quick=quick)
+    if name == "soak":
+        from bench import soak
+
+        return soak.run(quick=quick)
     if name == "seedmodel":
         from bench import seedmodel
 
