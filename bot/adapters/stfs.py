@@ -179,9 +179,11 @@ class STFSClient(DiscoveredModel):
                     500,
                     "HTML 500 page",
                     f"STFS at {self.public_url} fails even to describe its models (HTML 500): "
-                    "the model did not load. A TF2 SavedModel can break STFS 0.8.2 through its "
-                    "__saved_model_init_op signature: export with tf.compat.v1.saved_model "
-                    "(simple_save), or see STFS's log",
+                    "the model did not load. STFS 0.8.2 reads a TF2 SavedModel's signatures in "
+                    "an order that changes from one start to the next and fails when "
+                    "__saved_model_init_op comes first: restart STFS (about half the starts "
+                    "load), re-export without variables (tf.compat.v1.saved_model.simple_save), "
+                    "or see STFS's log",
                 )
             raise self._rejected(resp)
         if resp.text.startswith(NOT_FOUND):  # a 200: no status code to report
