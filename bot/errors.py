@@ -77,7 +77,13 @@ class ServingError(BotError):
 
 
 class ServingUnavailable(ServingError):
-    """TF Serving could not be reached or stayed overloaded through every retry."""
+    """TF Serving could not be reached or stayed overloaded through every retry. ``status``
+    and ``server_message``: the last HTTP answer when the server did answer (429/503/504)."""
+
+    def __init__(self, text: str, status: int | None = None, server_message: str = "") -> None:
+        self.status = status
+        self.server_message = server_message
+        super().__init__(text)
 
 
 class ServingRejected(ServingError):

@@ -151,6 +151,7 @@ class Rest:
         raises ServingUnavailable (unreachable, too slow) or BadPrediction (too large)."""
         attempts = self.settings.retries + 1
         last = ""
+        answered: Reply | None = None  # the last attempt's HTTP answer, if it had one
         asked: float | None = None  # what a Retry-After asked for, honoured once
         honoured = False
         for attempt in range(attempts):
@@ -159,6 +160,7 @@ class Rest:
                 self._sleep(backoff if asked is None else asked)
                 asked = None
             answer = self._exchange(method, path, body, limit, headers)
+            answered = answer if isinstance(answer, Reply) else None
             if isinstance(answer, Reply):
                 if answer.status_code not in RETRY_STATUSES:
                     return answer
@@ -178,6 +180,14 @@ class Rest:
                 last,
                 attempt + 1,
                 attempts,
+            )
+        if answered is not None:  # it is up: starting it or another URL would not help
+            raise ServingUnavailable(
+                f"{self.server} at {self.public_url} is up but not serving ({last}) after "
+                f"{attempts} attempts; it may be overloaded or still loading a model: wait, "
+                "or see the server's log",
+                answered.status_code,
+                server_message(answered),
             )
         raise ServingUnavailable(
             f"{self.server} at {self.public_url} is unavailable ({last}) after {attempts} "

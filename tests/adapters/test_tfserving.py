@@ -174,9 +174,12 @@ def test_persistent_overload_becomes_unavailable_after_bounded_retries(
     payload = photo_of(client, 9)
     before = len(resnet.requests)
     resnet.fail_next(status, json.dumps({"error": "busy"}), count=10)
-    with pytest.raises(ServingUnavailable, match=f"HTTP {status}: busy"):
+    with pytest.raises(ServingUnavailable, match=f"HTTP {status}: busy") as err:
         client.predict(payload)
     assert len(resnet.requests) - before == 3
+    # It answered: "start it" would send a person to start a server that is running.
+    assert "is up but not serving" in str(err.value) and "start it" not in str(err.value)
+    assert (err.value.status, err.value.server_message) == (status, "busy")
 
 
 def test_connection_refused_names_the_url_and_what_to_do_on_its_port() -> None:

@@ -41,7 +41,13 @@ from bot.core.serving import (
 )
 from bot.core.settings import ServingConfig
 from bot.core.signature import DiscoveredModel, brief, read_signature, unreadable
-from bot.errors import BadPrediction, ModelMismatch, ServingRejected, ServingUnavailable
+from bot.errors import (
+    BadPrediction,
+    ModelMismatch,
+    ServingError,
+    ServingRejected,
+    ServingUnavailable,
+)
 
 SERVER = "Open Inference Protocol server"
 # GET /v2's "name" of the servers this bot was tried with, and their display names.
@@ -60,12 +66,22 @@ BINARY_WITHOUT_LISTING = frozenset({"openvino model server", "kserve"})
 BYTES_AS_TEXT = frozenset({"kserve"})
 CLASSIFICATION_K = 5  # the top scores asked for with the classification extension
 PROBABILITY_HINTS = ("prob", "softmax")
+# What each server says of a model it knows but has not loaded yet (docs/v2-protocol.md):
+# Triton "has no available versions" / "is not at ready state", OVMS "not loaded yet",
+# MLServer "Model M is not ready yet.", KServe "Model with name M is not ready."
+LOADING_SIGNS = ("no available versions", "not at ready state", "not loaded yet", "not ready")
 
 
 def start_hint(url: str) -> str:
     """How to start an Open Inference Protocol server where [serving] url points."""
     port = urlsplit(url).port or 8000
     return f"tritonserver --http-port={port} --model-repository=... (or MLServer, KServe)"
+
+
+def still_loading(message: str) -> bool:
+    """Whether a server's error text says the model is known but not loaded (yet)."""
+    lowered = message.lower()
+    return any(sign in lowered for sign in LOADING_SIGNS)
 
 
 def looks_like(probe: Probe) -> bool:
@@ -155,13 +171,40 @@ class V2Client(DiscoveredModel):
         limit: AnswerLimit = METADATA_LIMIT,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        reply = self._rest.send(method, path, body, limit=limit, headers=headers)
+        reply = self._send(method, path, body, limit=limit, headers=headers)
         if reply.status_code != 200:
             raise self._rejected(reply)
         return reply
 
-    def _rejected(self, reply: Reply) -> ServingRejected:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        limit: AnswerLimit = METADATA_LIMIT,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """The server's answer; a 503 that says the model is loading (KServe) is said so."""
+        try:
+            return self._rest.send(method, path, body, limit=limit, headers=headers)
+        except ServingUnavailable as exc:
+            if exc.status is not None and still_loading(exc.server_message):
+                raise self._loading(exc.status, exc.server_message) from exc
+            raise
+
+    def _loading(self, status: int, message: str) -> ServingUnavailable:
+        return ServingUnavailable(
+            f"{self.server} is still loading {self._where()} ({status}: {message}); wait for "
+            "it (the server's log shows the progress), or see that log if it never ends",
+            status,
+            message,
+        )
+
+    def _rejected(self, reply: Reply) -> ServingError:
         message, status = server_message(reply), reply.status_code
+        if status in (400, 404, 503) and still_loading(message):
+            return self._loading(status, message)
         if status == 404 or (status == 400 and "unknown model" in message.lower()):
             text = (
                 f"{self.server} has no {self._where()} ({status}: {message}); check [serving] "
@@ -190,7 +233,7 @@ class V2Client(DiscoveredModel):
 
     # -- discovery ------------------------------------------------------------------------
     def _server_facts(self) -> ServerFacts:
-        reply = self._rest.send("GET", "/v2", limit=METADATA_LIMIT)
+        reply = self._send("GET", "/v2", limit=METADATA_LIMIT)
         body = reply.json_or_none() if reply.status_code == 200 else None
         if not isinstance(body, dict):
             return ServerFacts("", "", binary=False, classification=False)
@@ -279,17 +322,16 @@ class V2Client(DiscoveredModel):
 
     def ping(self) -> None:
         """Ask whether the model is ready; raises ServingError when it is not."""
-        reply = self._rest.send("GET", self._model_path() + "/ready", limit=METADATA_LIMIT)
+        reply = self._send("GET", self._model_path() + "/ready", limit=METADATA_LIMIT)
         if reply.status_code == 200:
             body = reply.json_or_none()
             if not (isinstance(body, dict) and body.get("ready") is False):
                 return
-        elif reply.status_code in (401, 403, 404):
+        elif reply.status_code in (401, 403) or (
+            reply.status_code == 404 and not still_loading(server_message(reply))
+        ):
             raise self._rejected(reply)
-        raise ServingUnavailable(
-            f"{self.server}'s {self._where()} is not ready ({reply.status_code}: "
-            f"{server_message(reply)}); wait for it to load, or check the server's log"
-        )
+        raise self._loading(reply.status_code, server_message(reply))
 
     # -- predict --------------------------------------------------------------------------
     def encode(self, payload: ModelInput) -> tuple[bytes, dict[str, str]]:
