@@ -23,6 +23,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 0.5
 MAX_HELD = 10_000
+CLOSE_WAIT_S = 5.0  # at close, how long held rows wait for the file to take them
+CLOSE_RETRY_S = 0.1
 """Writes kept in memory while the file cannot be written (a few hundred bytes each)."""
 
 SCHEMA = """
@@ -318,12 +321,24 @@ class AuditLog:
             )
 
     def close(self) -> None:
+        """Write what is held, waiting up to ``CLOSE_WAIT_S`` for the file to take it (a
+        message whose row is lost here is never delivered again), then close."""
         with self._lock:
             self._closed = True
+            deadline = time.monotonic() + CLOSE_WAIT_S
             if self._held and not self._flush():
+                log.warning(
+                    "%d audit rows wait for the audit log %s before the bot stops (up to %g s)",
+                    len(self._held), self.path, CLOSE_WAIT_S,
+                )  # fmt: skip
+                while not self._flush() and time.monotonic() < deadline:
+                    time.sleep(CLOSE_RETRY_S)
+            if self._held:
+                self._lost += len(self._held)
                 log.error(
-                    "%d audit rows could not be written before the bot stopped: %s",
-                    len(self._held), self._failing,
+                    "%d audit rows lost: the audit log %s could not be written for %g s before "
+                    "the bot stopped (%s); %s",
+                    len(self._held), self.path, CLOSE_WAIT_S, self._failing, _FIX,
                 )  # fmt: skip
             self._db.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,27 @@ def test_beyond_the_bound_a_row_is_lost_and_counted(
     log.close()
     other.close()
     assert sorted(rows(path)) == ["m0", "m1"]
+
+
+def test_rows_held_at_close_wait_for_the_log_and_are_written_before_it_closes(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while another writer holds the log: the held rows are not dropped at once
+    (WeChat never delivers those messages again), but written once the lock goes, within
+    ``CLOSE_WAIT_S`` (found by the soak run, issue 20)."""
+    path = tmp_path / "audit.sqlite3"
+    log = AuditLog(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    assert log.claim("m1", chat="g", sender="s") is True
+    log.finish("m1", Outcome("replied", label="猫", probability=0.9, kind="classify"))
+    released = threading.Timer(1.0, lambda: other.execute("ROLLBACK"))
+    released.start()
+    log.close()
+    released.join()
+    other.close()
+    assert rows(path) == {"m1": ("replied", "猫", "classify")}
+    assert audit.CLOSE_WAIT_S >= 2.0
 
 
 def test_a_log_written_by_an_older_version_gains_the_new_columns(tmp_path: Path) -> None:

@@ -515,3 +515,24 @@ def test_a_huge_media_link_is_refused_at_max_bytes_without_being_read_whole(
     assert "the rest was not read" in str(row["reason"])
     wecom.wait_until(lambda: wecom.media.sent_bytes(posted.media[0]) > 0, 5, "the download")
     assert wecom.media.sent_bytes(posted.media[0]) < wecom.media.huge_bytes // 2
+
+
+def test_a_picture_that_arrives_while_the_bot_stops_still_gets_its_row(
+    wecom: WeComStandIn, start: Start, tfs: FakeTFServing, tmp_path: Path
+) -> None:
+    """WeCom keeps no queue for a bot that is away: a picture pushed after SIGTERM, while the
+    bot finishes what it holds, is seen once and never again, so it is audited (found by the
+    soak run, issue 20)."""
+    bot = start()
+    tfs.delay_s = 3.0  # the first picture keeps the bot draining while the second arrives
+    wecom.post_mixed(wecom.new_chatid(), XIAOMING, None, [class_photo(286)])
+    wait_for_rows(db(tmp_path), lambda r: len(r) == 1)  # in hand
+    bot.proc.send_signal(signal.SIGTERM)
+    wait_for_log(bot, "stopping")
+    late = wecom.post_mixed(wecom.new_chatid(), XIAOMING, None, [class_photo(5)])
+    assert bot.wait(30) == 0
+    rows = {r["msg_id"]: r for r in wait_for_rows(db(tmp_path), lambda r: len(r) >= 1)}
+    assert late.msgid in rows, bot.stderr
+    assert rows[late.msgid]["outcome"] == "ignored"
+    assert rows[late.msgid]["reason"] == "the bot was stopping: not answered"
+    assert wecom.replies(late.req_id) == []

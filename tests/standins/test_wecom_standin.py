@@ -233,6 +233,18 @@ def test_group_mixed_message_carries_the_at_text_and_every_picture(
     assert got == pictures
 
 
+def test_redeliver_pushes_the_same_message_under_a_new_req_id(
+    sdk: Sdk, wecom: WeComStandIn
+) -> None:
+    posted = wecom.post_mixed(wecom.new_chatid(), "lisi", None, [jpeg()])
+    again = wecom.redeliver(posted)
+    (first,), (second,) = sdk.wait("message.mixed"), sdk.wait("message.mixed", count=2)
+    assert (first["body"], second["body"]) == (posted.body, posted.body)
+    assert second["headers"]["req_id"] == again.req_id != posted.req_id
+    ack = sdk.call(sdk.client.reply_stream(second, "s-1", "猫", finish=True))
+    assert ack["errcode"] == 0  # a callback of its own: it can be answered
+
+
 def test_quote_voice_and_file_reach_their_sdk_events(sdk: Sdk, wecom: WeComStandIn) -> None:
     chatid = wecom.new_chatid()
     picture = jpeg()

@@ -36,6 +36,7 @@ from bot.errors import ReceiveFailed, SessionEnded
 log = logging.getLogger(__name__)
 
 FILEHELPER = "filehelper"
+RECEIVER_END_S = 1.0  # at a stop, how long to wait for itchat's receiving thread to end
 
 
 class WeChatChat:
@@ -224,6 +225,12 @@ class WeChatChat:
             if self._downloader is not None:
                 self._downloader.stop()
         if self._stopped_by_us.is_set():
+            self._take_fetched()
+            self._save_session()
+            # itchat's receiving thread may have been between a sync and queueing its
+            # messages while the session was saved past them: once it has ended, take those.
+            if self._ended.wait(RECEIVER_END_S):
+                self._take_fetched()
             return  # stopped by a signal: the session is kept, nothing to report
         self._ended.wait(5.0)  # itchat logs the retcode before it calls exitCallback
         if not self._stopped_by_us.is_set():
@@ -243,6 +250,16 @@ class WeChatChat:
         self._stopped_by_us.set()
         if self._downloader is not None:
             self._downloader.stop()  # a picture in hand must not hold the shutdown
+        self._itchat.alive = False  # ``run`` takes what was fetched, then saves the session
+
+    def _take_fetched(self) -> None:
+        """Take the messages itchat fetched but had not handed over when it stopped. The
+        saved session's SyncKey is past them: WeChat would never deliver them again."""
+        fetched = self._itchat.msgList
+        while not fetched.empty():
+            self._itchat.configured_reply()  # one message, to its handler
+
+    def _save_session(self) -> None:
         try:
             self._itchat.dump_login_status()
             session = self._state_dir / SESSION_FILE
@@ -250,7 +267,6 @@ class WeChatChat:
                 session.chmod(0o600)
         except Exception:
             log.exception("could not save the WeChat session")
-        self._itchat.alive = False
 
 
 class _Pictures:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 15.0  # the SDK waits up to 5 s for each ack; replies on one req_id queue up
 STREAM_EXPIRED = "errcode=846608"  # the SDK's "Reply ack error": the window has passed
+STOPPING = "the bot was stopping: not answered"  # a picture that came after SIGTERM
 
 
 class WeComChat:
@@ -189,6 +190,10 @@ class WeComChat:
         if msg is None:
             return
         if self._stopping.is_set():
+            # WeCom keeps no queue for a bot that is away: this message is seen now or never.
+            # A picture is audited (not answered) so that every picture seen has its row.
+            for msg_id in msg.picture_ids() if msg.pictures else ():
+                self._on_event(_event(msg, msg_id, fetch=_not_fetched, refused=STOPPING))
             log.info("WeCom message %s arrived while stopping: not taken", msg.msgid)
             return
         listed = "*" in self._chats or msg.chat_id in self._chats
@@ -233,12 +238,8 @@ class WeComChat:
     @staticmethod
     def _not_a_picture(msg: Inbound) -> Picture:
         """A voice message or file: audited as ignored, like a picture the rules leave out."""
-
-        def nothing() -> bytes:
-            raise AssertionError("an ignored message is never fetched")  # a bug if reached
-
         refused = f"{msg.msgtype} message: the bot answers pictures only"
-        return _event(msg, msg.msgid, fetch=nothing, refused=refused)
+        return _event(msg, msg.msgid, fetch=_not_fetched, refused=refused)
 
     def _fetch(self, msg_id: str, media: Media) -> bytes:
         """Runs in the bot's worker pool; the download itself runs on the SDK's loop. Raises
@@ -268,6 +269,10 @@ class WeComChat:
             reply_to=self._tickets.issue(msg.req_id, msg.msgid),
             sender_id=msg.sender,
         )
+
+
+def _not_fetched() -> bytes:
+    raise AssertionError("an ignored message is never fetched")  # a bug if reached
 
 
 def without_mention(text: str) -> str:

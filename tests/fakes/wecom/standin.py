@@ -119,6 +119,14 @@ class WeComStandIn(_Wire):
         self.run(self._send(self._current(), frame))
         return frame
 
+    def redeliver(self, posted: f.Posted) -> f.Posted:
+        """The same message (same ``msgid``, same media) pushed once more under a new
+        ``req_id``, as a server that did not see the first push taken might do."""
+        frame = f.push(f.CMD_MSG_CALLBACK, posted.body)
+        self._remember(frame)
+        self.run(self._send(self._current(), frame))
+        return f.Posted(frame, posted.media)
+
     def _post(
         self,
         from_userid: str,
