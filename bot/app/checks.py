@@ -51,7 +51,9 @@ def check(config: Config) -> tuple[list[Finding], list[BotError]]:
         try:
             lines += step()
         except BotError as exc:
-            lines.append((topic, f"problem: {str(exc).splitlines()[0][:120]}"))
+            first = str(exc).splitlines()[0]
+            shown = first if len(first) <= 120 else first[:119] + "…"  # in full on stderr
+            lines.append((topic, f"problem: {shown}"))
             problems.append(exc)
     if config.status.listen is not None and (exposed := exposure_warning(config.status.listen)):
         lines.append(("status", f"WARNING: {exposed}"))

@@ -105,7 +105,7 @@ class InputSpec:
     def describe(self) -> str:
         one = "" if self.batched else ", one scalar string per request"
         if self.kind == "jpeg":
-            return f"JPEG bytes as base64 in input {self.alias!r} ({self.dtype}{one})"
+            return f"JPEG bytes in input {self.alias!r} ({self.dtype}{one})"
         if self.kind == "base64_text":
             return (
                 f"web-safe base64 text of the picture in input {self.alias!r} ({self.dtype}{one})"

@@ -62,7 +62,7 @@ def test_check_reports_jpeg_input_and_offset_one(
     assert main(["check", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "offset   1 (auto: class 0 is background" in out
-    assert "input    JPEG bytes as base64 in input 'image_bytes'" in out
+    assert "input    JPEG bytes in input 'image_bytes'" in out
     assert out.rstrip().endswith("ok: ready to classify")
 
 
@@ -189,6 +189,8 @@ def test_check_reports_every_problem_not_only_the_first(
     topics = [line.split()[0] for line in captured.out.splitlines() if line.strip()]
     assert topics[:2] == ["config", "serving"]
     assert "problem: TF Serving at http://127.0.0.1:" in captured.out
+    [problem] = [line for line in captured.out.splitlines() if "problem:" in line]
+    assert problem.endswith("…"), problem  # cut short on stdout, said whole on stderr
     assert {"state", "groups", "ask", "audit"} <= set(topics)  # the later steps still ran
     assert captured.err.startswith("error: TF Serving at http://127.0.0.1:")
     assert "ok: ready to classify" not in captured.out

@@ -103,7 +103,7 @@ def test_check_checks_every_model_and_classify_takes_model_by_name(
 ) -> None:
     assert main(["--config", str(config), "check"]) == 0
     out = capsys.readouterr().out
-    assert "input    JPEG bytes as base64 in input 'image_bytes'" in out
+    assert "input    JPEG bytes in input 'image_bytes'" in out
     assert "[models.dogs] " in out and "model 'dogs' version 1 AVAILABLE" in out
     assert "offset   [models.dogs] 0 (auto: model class i = table row i)" in out
     picture = tmp_path / "golden.jpg"
