@@ -170,28 +170,19 @@ class V2Client(DiscoveredModel):
         *,
         limit: AnswerLimit = METADATA_LIMIT,
         headers: Mapping[str, str] | None = None,
+        any_status: bool = False,
     ) -> Reply:
-        reply = self._send(method, path, body, limit=limit, headers=headers)
-        if reply.status_code != 200:
-            raise self._rejected(reply)
-        return reply
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        *,
-        limit: AnswerLimit = METADATA_LIMIT,
-        headers: Mapping[str, str] | None = None,
-    ) -> Reply:
-        """The server's answer; a 503 that says the model is loading (KServe) is said so."""
+        """The server's answer (an error status raised, unless ``any_status``); a 503 through
+        every retry that says the model is loading (KServe) is said so."""
         try:
-            return self._rest.send(method, path, body, limit=limit, headers=headers)
+            reply = self._rest.send(method, path, body, limit=limit, headers=headers)
         except ServingUnavailable as exc:
             if exc.status is not None and still_loading(exc.server_message):
                 raise self._loading(exc.status, exc.server_message) from exc
             raise
+        if reply.status_code != 200 and not any_status:
+            raise self._rejected(reply)
+        return reply
 
     def _loading(self, status: int, message: str) -> ServingUnavailable:
         return ServingUnavailable(
@@ -233,7 +224,7 @@ class V2Client(DiscoveredModel):
 
     # -- discovery ------------------------------------------------------------------------
     def _server_facts(self) -> ServerFacts:
-        reply = self._send("GET", "/v2", limit=METADATA_LIMIT)
+        reply = self._call("GET", "/v2", any_status=True)
         body = reply.json_or_none() if reply.status_code == 200 else None
         if not isinstance(body, dict):
             return ServerFacts("", "", binary=False, classification=False)
@@ -322,7 +313,7 @@ class V2Client(DiscoveredModel):
 
     def ping(self) -> None:
         """Ask whether the model is ready; raises ServingError when it is not."""
-        reply = self._send("GET", self._model_path() + "/ready", limit=METADATA_LIMIT)
+        reply = self._call("GET", self._model_path() + "/ready", any_status=True)
         if reply.status_code == 200:
             body = reply.json_or_none()
             if not (isinstance(body, dict) and body.get("ready") is False):
