@@ -15,7 +15,10 @@ after a burst (mid-reply), a login refused (45009) before the reconnect, media t
 Reconciliation: every picture posted in a whitelisted group has exactly one row, with a final
 outcome and (unless replied) a reason; nothing is answered in a group not whitelisted; the
 answers each chat received match the ``replied`` rows (WeChat per group, sender and label,
-WeCom per callback): none missing, none twice, across restarts too. RSS and open fds are
+WeCom per callback): none missing, none twice, across restarts too. Retention: the run starts
+with 300 rows 400 days old (the purge at start must take them) and 100 rows 30 days old of one
+person (kept), whom the owner forgets at the end by command (all 100 gone, the bot says
+so). RSS and open fds are
 sampled every second; the longest-lived process (restarts stop after 60 % of the run) is
 judged flat when its end is at most its start × 1.5 + 10 MiB and 5 fds.
 

@@ -22,10 +22,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.harness import READY, audit_now
+from bot.adapters.audit import AuditLog
 from tests import gallery
 from tests.botproc import BotProcess, rss_mib
 from tests.fakes.tfserving import FakeTFServing, image_for_class
@@ -40,6 +42,12 @@ FINAL = frozenset(
     {"replied", "failed", "shed", "ignored", "low_confidence", "quiet", "interrupted", "skipped"}
 )
 INTERRUPTED_SEND = "interrupted: the bot stopped before the reply was sent"
+# Retention: rows the run starts with, seen long ago (purged at the first start, [audit]
+# keep_days = 180 by default) and lately by one person, whom the owner has forgotten at the end.
+OLD_ROWS, OLD_DAYS = 300, 400
+RECENT_ROWS, RECENT_DAYS = 100, 30
+FORGOTTEN = "路人乙"
+SEEDED_REASON = "seeded by the soak run (retention)"
 TFS_FAULTS = ("tfs_fail", "tfs_drop", "tfs_down", "tfs_slow")
 CLASSES = (1, 5, 7, 100, 200, 286, 300, 400, 500, 600, 700, 907)
 
@@ -224,6 +232,60 @@ class SoakBase:
 
         self.later(self.chaos.uniform(1, 4), "audit_locked", release)
 
+    # -- retention -----------------------------------------------------------------------
+    def seed_rows(self) -> None:
+        """Before the first start: rows seen ``OLD_DAYS`` ago and rows of ``FORGOTTEN``."""
+        AuditLog(self.db).close()  # the bot's own schema
+        now = datetime.now().astimezone()
+        rows = [
+            (f"old-{n}", (now - timedelta(days=OLD_DAYS)).isoformat(), "旧群", "旧人")
+            for n in range(OLD_ROWS)
+        ] + [
+            (f"recent-{n}", (now - timedelta(days=RECENT_DAYS)).isoformat(), "旧群", FORGOTTEN)
+            for n in range(RECENT_ROWS)
+        ]
+        conn = sqlite3.connect(self.db)
+        with conn:
+            conn.executemany(
+                "INSERT INTO pictures (msg_id, seen_at, chat, sender, outcome, reason) "
+                "VALUES (?, ?, ?, ?, 'ignored', ?)",
+                [(*row, SEEDED_REASON) for row in rows],
+            )
+        conn.close()
+
+    def send_owner(self, text: str) -> None:
+        """The owner's command to the bot (WeChat: the file helper; WeCom: a private text)."""
+        raise NotImplementedError
+
+    def check_retention(self) -> None:
+        """The purge at start took the old rows and only those; the owner's forget command
+        takes one person's rows and says how many."""
+        seeded = [r for r in audit_now(self.db) if r["reason"] == SEEDED_REASON]
+        old = sum(1 for r in seeded if str(r["msg_id"]).startswith("old-"))
+        recent = sum(1 for r in seeded if str(r["msg_id"]).startswith("recent-"))
+        self.info[f"retention: {OLD_DAYS}-day-old rows purged at start"] = OLD_ROWS - old
+        self.info[f"retention: {RECENT_DAYS}-day-old rows kept"] = recent
+        if old or recent != RECENT_ROWS:
+            self.violations.append(
+                f"retention: {old} of {OLD_ROWS} rows {OLD_DAYS} days old left after the purge, "
+                f"{recent} of {RECENT_ROWS} rows {RECENT_DAYS} days old kept"
+            )
+        before = len(audit_now(self.db))
+        self.send_owner(f"forget {FORGOTTEN}")
+        said = f"owner command: forget one person ({RECENT_ROWS} rows)"
+        deadline = time.monotonic() + 30
+        while said not in self.life.bot.stderr and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [r for r in audit_now(self.db) if r["sender"] == FORGOTTEN]
+        after = len(audit_now(self.db))
+        self.info["retention: rows deleted by the owner's forget"] = before - after
+        if said not in self.life.bot.stderr or left or before - after != RECENT_ROWS:
+            self.violations.append(
+                f"forget {FORGOTTEN}: {len(left)} of their rows left, {before - after} rows "
+                f"deleted in all (expected {RECENT_ROWS}); the bot said "
+                f"{'so' if said in self.life.bot.stderr else 'nothing of it'}"
+            )
+
     # -- the run -------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """The whole run and its reconciliation: ``{"outcomes": {outcome: count}, ...}``."""
@@ -241,6 +303,7 @@ class SoakBase:
 
     def loop(self) -> None:
         """Post and inject until the time is up; then end the faults and bring the bot up."""
+        self.seed_rows()
         self.spawn()
         while self.state != "up":  # the first start is not part of the run
             self.watch_bot()
@@ -277,6 +340,7 @@ class SoakBase:
             time.sleep(1)
         else:
             self.violations.append(f"not settled {SETTLE_S:.0f} s after the run")
+        self.check_retention()
         code = self.life.bot.stop(signal.SIGTERM, timeout_s=STOP_LIMIT_S)
         if code != 0:
             self.violations.append(f"final SIGTERM: exit {code}, not 0")

@@ -132,6 +132,11 @@ class WeChatSoak(SoakBase):
             self.settle(self.settled)
             return self.reconcile(sim)
 
+    def send_owner(self, text: str) -> None:
+        sim = self.sim
+        assert sim is not None
+        sim.post_text(None, sim.me, text, to_filehelper=True)
+
     def settled(self, rows: dict[str, dict[str, object]]) -> bool:
         return all(
             m in rows and rows[m]["outcome"] != "pending"

@@ -27,6 +27,7 @@ from tests.fakes.wecom.frames import ERR_FREQ_LIMIT, ERRMSG_FREQ_LIMIT
 
 BOT_ID, SECRET, SECRET_ENV = "aibSoakBot0001", "soak-secret", "WECHAT_VISION_BOT_WECOM_SECRET"
 MEMBERS = ("xiaoming", "xiaohong", "laowang", "xiaoli", "aqiang")
+OWNER = "boss"
 ANSWER = "让我猜猜"
 AT_RISK_S = 2.0
 AT_EXIT_S = 0.6  # after SIGTERM: between the audit log's close and the socket's (+ a tick)
@@ -159,13 +160,19 @@ class WeComSoak(SoakBase):
             listed = ", ".join(f'"{c}"' for c in self.chats[:20])
             cfg.write_text(
                 cfg.read_text(encoding="utf-8") + f'[wecom]\nbot_id = "{BOT_ID}"\n'
-                f'ws_url = "{wecom.ws_url}"\nca_file = "{wecom.ca_file}"\nchats = [{listed}]\n',
+                f'ws_url = "{wecom.ws_url}"\nca_file = "{wecom.ca_file}"\nchats = [{listed}]\n'
+                f'owner = "{OWNER}"\n',
                 encoding="utf-8",
             )
             self.config, self.db = cfg, self.folder / "audit.sqlite3"
             self.loop()
             self.settle(self.settled)
             return self.reconcile(wecom)
+
+    def send_owner(self, text: str) -> None:
+        wecom = self.wecom
+        assert wecom is not None
+        wecom.post_text(None, OWNER, text)
 
     def at_risk(self, pic: Pic) -> bool:
         return any(0 <= t - pic.posted <= AT_RISK_S for t in [*self.cut, *self.exits]) or any(

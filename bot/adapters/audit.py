@@ -263,24 +263,36 @@ class AuditLog:
         if keep_days <= 0:
             return 0
         cutoff = (datetime.now().astimezone() - timedelta(days=keep_days)).date().isoformat()
-        return self._delete("seen_at < ?", (cutoff,), f"rows before {cutoff}")
+        try:
+            return self._delete("seen_at < ?", (cutoff,))
+        except sqlite3.Error as exc:
+            log.warning("could not purge rows before %s from the audit log %s (%s): next time",
+                        cutoff, self.path, exc)  # fmt: skip
+            return 0
 
     def forget(self, sender: str) -> int:
         """Delete every row of one person (by the name the log holds), for the day someone
-        asks; returns how many went."""
-        return self._delete("sender = ?", (sender,), "one person's rows")
+        asks; returns how many went. Raises LocalError when the log cannot be written now
+        (the owner is told so, not "0 rows")."""
+        try:
+            return self._delete("sender = ?", (sender,))
+        except sqlite3.Error as exc:
+            raise LocalError(  # no name: this text is logged
+                f"the audit log {self.path} cannot be written now ({exc}); try again later"
+            ) from exc
 
-    def _delete(self, where: str, params: tuple[str, ...], what: str) -> int:
+    def _delete(self, where: str, params: tuple[str, ...]) -> int:
+        """Rows held in memory go to the file first, so that none comes back after."""
         with self._lock:
             if self._closed:
                 return 0
-            try:
-                gone = self._db.execute(f"DELETE FROM pictures WHERE {where}", params).rowcount
-                gone += self._db.execute(f"DELETE FROM questions WHERE {where}", params).rowcount
-            except sqlite3.Error as exc:
-                log.warning("could not delete %s from the audit log %s: %s", what, self.path, exc)
-                return 0
-            return gone
+            if self._held and not self._flush():
+                raise sqlite3.OperationalError(
+                    self._failing or "the held rows could not be written"
+                )
+            gone = self._db.execute(f"DELETE FROM pictures WHERE {where}", params).rowcount
+            gone += self._db.execute(f"DELETE FROM questions WHERE {where}", params).rowcount
+            return int(gone)
 
     def span(self) -> tuple[int, str | None]:
         """(rows, the day of the oldest row) for ``check`` and ``stats``."""

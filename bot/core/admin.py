@@ -121,7 +121,12 @@ class CommandDesk:
             return  # an echo of the bot's own answers or audit lines
         head, _, name = words.partition(" ")
         if head.lower() in FORGET_WORDS and name:
-            gone = self._controls.forget(name)
+            try:
+                gone = self._controls.forget(name)
+            except BotError as exc:
+                log.warning("owner command: forget one person failed: %s", exc)
+                self._post(f"没有删除 {name} 的记录: {exc}")
+                return
             log.info("owner command: forget one person (%d rows)", gone)
             self._post(f"已删除 {name} 的 {gone} 条记录")
             return

@@ -13,6 +13,7 @@ from bot.adapters import audit
 from bot.adapters.audit import AuditLog
 from bot.core.askdesk import QuestionRow
 from bot.core.pictures import Outcome
+from bot.errors import LocalError
 
 
 def test_the_audit_log_and_its_wal_files_are_readable_by_the_owner_only(tmp_path: Path) -> None:
@@ -166,6 +167,25 @@ def rows_day(path: Path) -> str:
     finally:
         conn.close()
     return str(day)[:10]
+
+
+def test_forget_while_the_log_cannot_be_written_says_so_and_leaves_no_row_behind(
+    tmp_path: Path,
+) -> None:
+    """Not "0 rows deleted" while the file is locked; and a row of that person held in
+    memory is written before the delete, so it cannot come back after it."""
+    path = tmp_path / "audit.sqlite3"
+    log = AuditLog(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    assert log.claim("m1", chat="g", sender="小明")  # held in memory
+    with pytest.raises(LocalError, match="cannot be written now .database is locked.; try again"):
+        log.forget("小明")
+    other.execute("ROLLBACK")
+    other.close()
+    assert log.forget("小明") == 1  # the held row, written first, then deleted
+    log.close()
+    assert rows(path) == {}
 
 
 def test_a_detectors_counts_are_kept_and_read_back_for_stats(tmp_path: Path) -> None:

@@ -482,6 +482,7 @@ class FakeControls:
         self.paused: list[bool] = []
         self.reloads = 0
         self.forgotten: list[str] = []
+        self.forget_error: BotError | None = None
 
     def status_text(self) -> str:
         return self.status
@@ -497,4 +498,6 @@ class FakeControls:
 
     def forget(self, sender: str) -> int:
         self.forgotten.append(sender)
+        if self.forget_error is not None:
+            raise self.forget_error
         return 3

@@ -6,7 +6,7 @@ import pytest
 
 from bot.core.admin import HELP, CommandDesk, status_text
 from bot.core.events import Command
-from bot.errors import ConfigError, LabelError
+from bot.errors import ConfigError, LabelError, LocalError
 from tests.core.fakes import FakeControls, FakeOutbox, Post
 
 OWNER = "filehelper"
@@ -166,6 +166,16 @@ def test_forget_deletes_one_persons_rows_and_says_how_many(text: str) -> None:
 
     assert controls.forgotten == ["小明"]
     assert outbox.texts_to(OWNER) == ["已删除 小明 的 3 条记录"]
+
+
+def test_forget_that_fails_tells_the_owner_why_not_a_count() -> None:
+    controls = FakeControls()
+    controls.forget_error = LocalError("the audit log x cannot be written (database is locked)")
+    desk, outbox = desk_with(controls)
+    desk.handle(Command("forget 小明"))
+
+    [said] = outbox.texts_to(OWNER)
+    assert said.startswith("没有删除 小明 的记录:") and "database is locked" in said, said
 
 
 def test_forget_without_a_name_is_no_command() -> None:
