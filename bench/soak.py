@@ -5,7 +5,8 @@ the stand-ins recorded (posted, sent) against the audit log. Once over Web WeCha
 (``bench/soak_wechat.py``), once over WeCom (``bench/soak_wecom.py``).
 
 Faults, both transports: TF Serving failing (503), dropping connections, down and back, slow;
-the audit database held by another writer (every write of the bot fails for a few seconds);
+the audit database held by another writer, or its disk full (every write of the bot fails
+for a few seconds);
 the bot SIGKILLed and restarted (as systemd would, WeChat with its saved session); SIGTERM
 right after a burst (exit 0 expected) and a restart. WeChat also: downloads that trickle, hang
 or fail; duplicate MsgIds; malformed sync entries. WeCom also: the connection dropped right

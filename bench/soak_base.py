@@ -1,6 +1,6 @@
 """What both soak runs share (issue 20): the bot process restarted the way systemd would, faults
-that last a while and end on their own while pictures keep coming, RSS and fd samples, and the
-audit log held by another writer.
+that last a while and end on their own while pictures keep coming, RSS and fd samples, the
+audit log held by another writer and its disk full.
 
 The run is a loop of ticks: each tick posts a message (or a burst), starts a fault when one is
 due and ends the faults whose time is up, so nothing the harness does stops the traffic. The
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import resource
 import signal
 import sqlite3
 import time
@@ -232,6 +233,28 @@ class SoakBase:
 
         self.later(self.chaos.uniform(1, 4), "audit_locked", release)
 
+    def audit_full(self) -> None:
+        """The audit log's disk is full for a few seconds: the bot process may not grow a file
+        past its size now (RLIMIT_FSIZE, set from outside with prlimit), so SQLite's writes
+        fail ("disk I/O error") until the limit is lifted."""
+        life = self.life
+        if self.state != "up" or life.bot.proc.poll() is not None:
+            return
+        pid = life.bot.proc.pid
+        wal = self.db.with_name(self.db.name + "-wal")
+        size = wal.stat().st_size if wal.exists() else self.db.stat().st_size
+        try:
+            before = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, before[1]))
+        except (ProcessLookupError, PermissionError):
+            return
+
+        def release() -> None:
+            with contextlib.suppress(ProcessLookupError):  # the process was killed since
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, before)
+
+        self.later(self.chaos.uniform(1, 4), "audit_full", release)
+
     # -- retention -----------------------------------------------------------------------
     def seed_rows(self) -> None:
         """Before the first start: rows seen ``OLD_DAYS`` ago and rows of ``FORGOTTEN``."""
@@ -344,6 +367,14 @@ class SoakBase:
         code = self.life.bot.stop(signal.SIGTERM, timeout_s=STOP_LIMIT_S)
         if code != 0:
             self.violations.append(f"final SIGTERM: exit {code}, not 0")
+        conn = sqlite3.connect(self.db)  # after kills, a full disk and a locked file
+        try:
+            (verdict,) = conn.execute("PRAGMA integrity_check").fetchone()
+        finally:
+            conn.close()
+        self.info[f"audit log integrity_check: {verdict}"] += 1
+        if verdict != "ok":
+            self.violations.append(f"the audit log fails PRAGMA integrity_check: {verdict}")
 
     def rows(self) -> dict[str, dict[str, object]]:
         return {str(r["msg_id"]): r for r in audit_now(self.db)}

@@ -23,7 +23,7 @@ LISTED = frozenset(GROUPS[:20])
 MEMBERS = ("小明", "小红", "老王", "小李", "阿强")
 ANSWER = "让我猜猜"
 FAULTS = (
-    *TFS_FAULTS, "trickle", "hang", "dl_fail", "duplicate", "mangled", "audit_locked",
+    *TFS_FAULTS, "trickle", "hang", "dl_fail", "duplicate", "mangled", "audit_locked", "audit_full",
     "kill", "term",
 )  # fmt: skip
 
@@ -72,6 +72,8 @@ class WeChatSoak(SoakBase):
         name = self.chaos.choice(FAULTS)
         if name in ("kill", "term") and not (self.state == "up" and self.may_restart()):
             name = "duplicate"
+        if name == "audit_full" and self.state != "up":  # it limits the running process
+            name = "tfs_fail"
         if self.busy(name):
             return
         self.faults[name] += 1
@@ -99,6 +101,8 @@ class WeChatSoak(SoakBase):
             self.pics.pop(mid, None)  # not a picture the bot can be asked to answer
         elif name == "audit_locked":
             self.audit_locked()
+        elif name == "audit_full":
+            self.audit_full()
         elif name == "kill":
             self.kill()
         elif name == "term":  # mid-burst: SIGTERM once the bot has fetched a batch of pictures

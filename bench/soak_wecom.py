@@ -32,7 +32,7 @@ ANSWER = "让我猜猜"
 AT_RISK_S = 2.0
 AT_EXIT_S = 0.6  # after SIGTERM: between the audit log's close and the socket's (+ a tick)
 NOT_SENT = "the reply could not be sent"
-FAULTS = (*TFS_FAULTS, "drop", "refused", "duplicate", "audit_locked", "kill", "term")
+FAULTS = (*TFS_FAULTS, "drop", "refused", "duplicate", "audit_locked", "audit_full", "kill", "term")
 
 
 @dataclass
@@ -111,6 +111,8 @@ class WeComSoak(SoakBase):
             name = "drop"
         if name in ("drop", "refused") and not wecom.is_subscribed:
             name = "tfs_fail"
+        if name == "audit_full" and self.state != "up":  # it limits the running process
+            name = "tfs_fail"
         if self.busy(name):
             return
         self.faults[name] += 1
@@ -133,6 +135,8 @@ class WeComSoak(SoakBase):
                     pic.pushes.append(again)
         elif name == "audit_locked":
             self.audit_locked()
+        elif name == "audit_full":
+            self.audit_full()
         elif name == "kill":
             self.cut.append(time.monotonic())
             self.kill()
