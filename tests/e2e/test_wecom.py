@@ -157,6 +157,27 @@ def test_group_at_with_pictures_is_answered_once_per_picture_and_the_owner_gets_
     assert any(f"@{XIAOMING}: 一张图片 → {CAT} 90.0%" in m["markdown"]["content"] for m in lines)
 
 
+def test_a_group_named_in_the_config_is_named_in_the_owners_line_and_the_audit_log(
+    wecom: WeComStandIn, start: Start, tmp_path: Path
+) -> None:
+    """WeCom's messages carry a chatid and no group name: the owner names the groups once in
+    [wecom] chat_names, and reads names instead of ids (issue 20.7)."""
+    group = wecom.new_chatid()
+    start(wecom=f'chat_names = {{ "{group}" = "家庭群" }}')
+    wecom.post_text(None, OWNER, "help")  # WeCom lets the bot message only chats it heard from
+    posted = wecom.post_mixed(group, XIAOMING, None, [class_photo(286)])
+    wecom.wait_reply(posted.req_id, timeout_s=20)
+    [row] = wait_for_rows(db(tmp_path), lambda r: len(r) == 1 and r[0]["outcome"] == "replied")
+    assert row["chat"] == "家庭群"
+    wecom.wait_until(
+        lambda: any("一张图片" in str(m.body) for m in wecom.sent_messages()), 20, "owner line"
+    )
+    [line] = [
+        m.body["markdown"]["content"] for m in wecom.sent_messages() if "一张图片" in str(m.body)
+    ]
+    assert f"家庭群 @{XIAOMING}: 一张图片" in line and group not in line, line
+
+
 def test_quoted_photo_with_an_at_is_answered(
     wecom: WeComStandIn, start: Start, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from bot.adapters.wecom import replies
 from bot.adapters.wecom.link import Frame, Link
@@ -189,6 +190,7 @@ class WeComChat:
         msg = inbound(frame)
         if msg is None:
             return
+        msg = replace(msg, chat_name=self.cfg.chat_names.get(msg.chat_id, msg.chat_id))
         if self._stopping.is_set():
             # WeCom keeps no queue for a bot that is away: this message is seen now or never.
             # A picture is audited (not answered) so that every picture seen has its row.
@@ -259,7 +261,7 @@ class WeComChat:
         return Question(
             msg_id=msg.msgid,
             chat_id=msg.chat_id,
-            chat_name=msg.chat_id,
+            chat_name=msg.chat_name,
             sender=msg.sender,
             is_group=msg.is_group,
             from_self=False,
@@ -295,7 +297,7 @@ def _event(
     return Picture(
         msg_id=msg_id,
         chat_id=msg.chat_id,
-        chat_name=msg.chat_id,
+        chat_name=msg.chat_name,
         sender=msg.sender,
         is_group=msg.is_group,
         is_sticker=False,

@@ -40,6 +40,8 @@ class Inbound:
     created_at: float
     text: str
     pictures: tuple[Media, ...]
+    chat_name: str = ""
+    """What the owner calls this chat ([wecom] chat_names), else its id."""
 
     def picture_ids(self) -> list[str]:
         """One audit/dedup id per picture: the msgid, suffixed when a message holds several."""

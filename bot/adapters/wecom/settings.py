@@ -30,6 +30,9 @@ class WeComConfig:
     chat_models: Mapping[str, str] = setting(
         {}, "a named model per chatid or userid (others: the default model)"
     )
+    chat_names: Mapping[str, str] = setting(
+        {}, "a name per chatid for the owner's lines, the audit log and logs (WeCom sends none)"
+    )
     owner: str | None = setting(
         None, "userid whose single chat gives commands and gets one audit line per picture"
     )
