@@ -16,6 +16,7 @@ documented) so the SDK's ``raise_for_status`` raises ``aiohttp.ClientResponseErr
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import enum
 import os
@@ -157,6 +158,13 @@ class MediaStore:
         left = self.huge_bytes
         try:
             while left > 0:
+                # Once the client is gone, asyncio's TLS transport drops writes without an
+                # error, and a write that need not wait never yields to the event loop, so the
+                # hang-up would go unseen while the rest "went" into the void at full speed:
+                # yield, then look.
+                await asyncio.sleep(0)
+                if request.transport is None or request.transport.is_closing():
+                    break
                 await resp.write(chunk[:left])  # waits while the client does not read
                 with self._lock:
                     item.sent_bytes += min(left, len(chunk))
