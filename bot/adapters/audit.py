@@ -37,6 +37,7 @@ from bot.errors import LocalError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 0.5
+OPEN_WAIT_S = 10.0  # at start: how long to wait for another writer's lock to go
 MAX_HELD = 10_000
 CLOSE_WAIT_S = 5.0  # at close, how long held rows wait for the file to take them
 CLOSE_RETRY_S = 0.1
@@ -107,8 +108,10 @@ class AuditLog:
             # files the database file's mode.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
             # A short busy wait: claim() runs on the chat thread, which must not stall.
+            # At start, another writer's lock is waited for (up to OPEN_WAIT_S): a lock held
+            # a few seconds must not stop the bot. Afterwards writes wait BUSY_TIMEOUT_S.
             self._db = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+                path, timeout=OPEN_WAIT_S, check_same_thread=False, isolation_level=None
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -117,6 +120,7 @@ class AuditLog:
             for name, kind in ADDED_COLUMNS:
                 if name not in have:
                     self._db.execute(f"ALTER TABLE pictures ADD COLUMN {name} {kind}")
+            self._starting = True  # recover_interrupted() still waits OPEN_WAIT_S
         except (OSError, sqlite3.Error) as exc:
             raise LocalError(
                 f"cannot open the audit log {path} ({exc}); make its folder writable or set "
@@ -132,6 +136,7 @@ class AuditLog:
     # -- writes that never raise ---------------------------------------------------------------
     def _write(self, sql: str, params: tuple[object, ...]) -> int | None:
         """Run one write (under the lock); None when it was held in memory instead."""
+        self._started()
         if self._held and not self._flush():
             self._hold(sql, params)
             return None
@@ -205,9 +210,18 @@ class AuditLog:
                 )
             except sqlite3.Error as exc:
                 raise LocalError(
-                    f"cannot update the audit log {self.path} ({exc}); {_FIX}"
+                    f"cannot update the audit log {self.path} ({exc}, for {OPEN_WAIT_S:g} s); "
+                    f"{_FIX}"
                 ) from exc
+            finally:
+                self._started()
             return cur.rowcount
+
+    def _started(self) -> None:
+        """From now on a write waits BUSY_TIMEOUT_S (claim() runs on the chat thread)."""
+        if self._starting:
+            self._starting = False
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     def claim(
         self, msg_id: str, *, chat: str, sender: str, outcome: str = "pending", reason: str = ""
@@ -286,6 +300,7 @@ class AuditLog:
         with self._lock:
             if self._closed:
                 return 0
+            self._started()
             if self._held and not self._flush():
                 raise sqlite3.OperationalError(
                     self._failing or "the held rows could not be written"
@@ -337,6 +352,7 @@ class AuditLog:
         message whose row is lost here is never delivered again), then close."""
         with self._lock:
             self._closed = True
+            self._started()
             deadline = time.monotonic() + CLOSE_WAIT_S
             if self._held and not self._flush():
                 log.warning(

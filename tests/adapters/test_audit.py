@@ -110,6 +110,27 @@ def test_rows_held_at_close_wait_for_the_log_and_are_written_before_it_closes(
     assert audit.CLOSE_WAIT_S >= 2.0
 
 
+def test_a_start_while_another_writer_holds_the_log_waits_for_it(tmp_path: Path) -> None:
+    """A lock held for a few seconds at start must not stop the bot (exit 2, which systemd
+    does not restart): opening and marking interrupted rows wait up to ``OPEN_WAIT_S``
+    (found by the soak run, issue 20)."""
+    path = tmp_path / "audit.sqlite3"
+    first = AuditLog(path)
+    assert first.claim("m1", chat="g", sender="s")  # pending: the run was killed
+    first.close()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    released = threading.Timer(1.5, lambda: other.execute("ROLLBACK"))
+    released.start()
+    log = AuditLog(path)
+    assert log.recover_interrupted() == 1
+    released.join()
+    other.close()
+    log.close()
+    assert rows(path)["m1"][0] == "failed"
+    assert audit.OPEN_WAIT_S >= 5.0
+
+
 def test_a_log_written_by_an_older_version_gains_the_new_columns(tmp_path: Path) -> None:
     path = tmp_path / "audit.sqlite3"
     conn = sqlite3.connect(path)
