@@ -321,7 +321,34 @@ class SoakBase:
     def post(self) -> None:
         raise NotImplementedError
 
+    FAULTS: tuple[str, ...] = ()
+
     def fault(self) -> None:
+        """Start one fault, drawn from ``FAULTS``; one the bot's state cannot take now is
+        replaced (a kill while it is down: a duplicate)."""
+        name = self.chaos.choice(self.FAULTS)
+        if name in ("kill", "term") and not (self.state == "up" and self.may_restart()):
+            name = "duplicate"
+        if name == "audit_full" and self.state != "up":  # it limits the running process
+            name = "tfs_fail"
+        name = self.instead(name)
+        if self.busy(name):
+            return
+        self.faults[name] += 1
+        if name in TFS_FAULTS:
+            self.tfs_fault(name)
+        elif name == "audit_locked":
+            self.audit_locked()
+        elif name == "audit_full":
+            self.audit_full()
+        else:
+            self.transport_fault(name)
+
+    def instead(self, name: str) -> str:
+        """The transport's own replacement for a fault it cannot start now."""
+        return name
+
+    def transport_fault(self, name: str) -> None:
         raise NotImplementedError
 
     def loop(self) -> None:

@@ -37,6 +37,7 @@ class Posted:
 
 class WeChatSoak(SoakBase):
     transport = "wechat"
+    FAULTS = FAULTS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -66,20 +67,10 @@ class WeChatSoak(SoakBase):
         else:
             sim.post_text(group, sender, "哈哈")
 
-    def fault(self) -> None:
+    def transport_fault(self, name: str) -> None:
         sim = self.sim
         assert sim is not None
-        name = self.chaos.choice(FAULTS)
-        if name in ("kill", "term") and not (self.state == "up" and self.may_restart()):
-            name = "duplicate"
-        if name == "audit_full" and self.state != "up":  # it limits the running process
-            name = "tfs_fail"
-        if self.busy(name):
-            return
-        self.faults[name] += 1
-        if name in TFS_FAULTS:
-            self.tfs_fault(name)
-        elif name in ("trickle", "hang"):  # every download meanwhile: slow, or next to nothing
+        if name in ("trickle", "hang"):  # every download meanwhile: slow, or next to nothing
             chunk, interval = (512, 0.5) if name == "trickle" else (1, 30.0)
             sim.trickle_images(chunk=chunk, interval_s=interval)
             self.later(self.chaos.uniform(1, 4), name, sim.normal_images)
@@ -99,10 +90,6 @@ class WeChatSoak(SoakBase):
             mid = sim.post_mangled(group, MEMBERS[0], self.photos[1], mangle)
             self.info["mangled entries"] += 1
             self.pics.pop(mid, None)  # not a picture the bot can be asked to answer
-        elif name == "audit_locked":
-            self.audit_locked()
-        elif name == "audit_full":
-            self.audit_full()
         elif name == "kill":
             self.kill()
         elif name == "term":  # mid-burst: SIGTERM once the bot has fetched a batch of pictures

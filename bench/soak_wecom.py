@@ -46,6 +46,7 @@ class Pic:
 
 class WeComSoak(SoakBase):
     transport = "wecom"
+    FAULTS = FAULTS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -101,24 +102,19 @@ class WeComSoak(SoakBase):
             chat = self.rng.choice(self.chats)
             self.push(lambda: wecom.post_text(chat, self.rng.choice(MEMBERS), "@识图 哈哈"))
 
-    def fault(self) -> None:
+    def instead(self, name: str) -> str:
         wecom = self.wecom
         assert wecom is not None
-        name = self.chaos.choice(FAULTS)
-        if name in ("kill", "term") and not (self.state == "up" and self.may_restart()):
-            name = "duplicate"
         if name == "refused" and self.faults[name]:  # once: the bot then waits out a backoff
             name = "drop"
         if name in ("drop", "refused") and not wecom.is_subscribed:
             name = "tfs_fail"
-        if name == "audit_full" and self.state != "up":  # it limits the running process
-            name = "tfs_fail"
-        if self.busy(name):
-            return
-        self.faults[name] += 1
-        if name in TFS_FAULTS:
-            self.tfs_fault(name)
-        elif name == "drop":  # mid-reply: a burst, then the connection cut while it is answered
+        return name
+
+    def transport_fault(self, name: str) -> None:
+        wecom = self.wecom
+        assert wecom is not None
+        if name == "drop":  # mid-reply: a burst, then the connection cut while it is answered
             for _ in range(self.chaos.randint(3, 8)):
                 self.picture()
             self.cut.append(time.monotonic())
@@ -133,10 +129,6 @@ class WeComSoak(SoakBase):
                 again = self.push(lambda p=pic: wecom.redeliver(p.pushes[0]))
                 if again is not None:
                     pic.pushes.append(again)
-        elif name == "audit_locked":
-            self.audit_locked()
-        elif name == "audit_full":
-            self.audit_full()
         elif name == "kill":
             self.cut.append(time.monotonic())
             self.kill()
