@@ -107,12 +107,13 @@ class AuditLog:
             # Create it private: it names people and groups. SQLite gives its -wal and -shm
             # files the database file's mode.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            # A short busy wait: claim() runs on the chat thread, which must not stall.
-            # At start, another writer's lock is waited for (up to OPEN_WAIT_S): a lock held
-            # a few seconds must not stop the bot. Afterwards writes wait BUSY_TIMEOUT_S.
+            # A short busy wait: claim() runs on the chat thread, which must not stall. Only
+            # opening and recover_interrupted() wait up to OPEN_WAIT_S for another writer's
+            # lock: a lock held a few seconds at start must not stop the bot.
             self._db = sqlite3.connect(
-                path, timeout=OPEN_WAIT_S, check_same_thread=False, isolation_level=None
+                path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
             )
+            self._busy_wait(OPEN_WAIT_S)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
@@ -120,7 +121,7 @@ class AuditLog:
             for name, kind in ADDED_COLUMNS:
                 if name not in have:
                     self._db.execute(f"ALTER TABLE pictures ADD COLUMN {name} {kind}")
-            self._starting = True  # recover_interrupted() still waits OPEN_WAIT_S
+            self._busy_wait(BUSY_TIMEOUT_S)
         except (OSError, sqlite3.Error) as exc:
             raise LocalError(
                 f"cannot open the audit log {path} ({exc}); make its folder writable or set "
@@ -136,7 +137,6 @@ class AuditLog:
     # -- writes that never raise ---------------------------------------------------------------
     def _write(self, sql: str, params: tuple[object, ...]) -> int | None:
         """Run one write (under the lock); None when it was held in memory instead."""
-        self._started()
         if self._held and not self._flush():
             self._hold(sql, params)
             return None
@@ -204,6 +204,7 @@ class AuditLog:
         """Mark rows left ``pending`` by a run that stopped abruptly; return how many."""
         with self._lock:
             try:
+                self._busy_wait(OPEN_WAIT_S)
                 cur = self._db.execute(
                     "UPDATE pictures SET outcome='failed', reason='interrupted: the bot stopped "
                     "before the reply was sent' WHERE outcome='pending'"
@@ -214,14 +215,12 @@ class AuditLog:
                     f"{_FIX}"
                 ) from exc
             finally:
-                self._started()
+                self._busy_wait(BUSY_TIMEOUT_S)
             return cur.rowcount
 
-    def _started(self) -> None:
-        """From now on a write waits BUSY_TIMEOUT_S (claim() runs on the chat thread)."""
-        if self._starting:
-            self._starting = False
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    def _busy_wait(self, seconds: float) -> None:
+        """How long a statement waits for another writer's lock."""
+        self._db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
     def claim(
         self, msg_id: str, *, chat: str, sender: str, outcome: str = "pending", reason: str = ""
@@ -300,7 +299,6 @@ class AuditLog:
         with self._lock:
             if self._closed:
                 return 0
-            self._started()
             if self._held and not self._flush():
                 raise sqlite3.OperationalError(
                     self._failing or "the held rows could not be written"
@@ -352,7 +350,6 @@ class AuditLog:
         message whose row is lost here is never delivered again), then close."""
         with self._lock:
             self._closed = True
-            self._started()
             deadline = time.monotonic() + CLOSE_WAIT_S
             if self._held and not self._flush():
                 log.warning(

@@ -318,10 +318,8 @@ class V2Client(DiscoveredModel):
             body = reply.json_or_none()
             if not (isinstance(body, dict) and body.get("ready") is False):
                 return
-        elif reply.status_code in (401, 403) or (
-            reply.status_code == 404 and not still_loading(server_message(reply))
-        ):
-            raise self._rejected(reply)
+        elif reply.status_code in (401, 403, 404):
+            raise self._rejected(reply)  # a 404 "still loading" is said so there
         raise self._loading(reply.status_code, server_message(reply))
 
     # -- predict --------------------------------------------------------------------------
